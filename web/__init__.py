@@ -1,0 +1,1 @@
+"""The web layer (installed as ``island_ssh_web``): Flask app and blueprint over the service layer."""
