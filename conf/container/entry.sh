@@ -1,0 +1,74 @@
+#!/bin/sh
+# island entry script: the POSIX-sh successor of the seed's seed.sh.
+#
+#   sh entry.sh ISLAND_ID DEBUG_FLAG SERVER_ID [START_TIME]
+#
+# 1. writes the island's libfaketime clock file (the seed's start time, "@..." = that date at the
+#    moment the server process starts, then running on);
+# 2. registers the island with the management server (curl, retries with backoff); when that is
+#    impossible the container fails loudly, so the island is marked failed instead of running
+#    unregistered;
+# 3. execs the game server from the mounted code directory ($SERVER_COMMAND).
+#
+# Environment (set by the Pod manifest): curlServer, ISLAND_TOKEN, ISLAND_PORTS, NODE_IP,
+# FAKETIME_TIMESTAMP_FILE, SERVER_COMMAND; optional REGISTER_ATTEMPTS (default 6),
+# REGISTER_TIMEOUT (seconds per attempt, default 5).
+set -eu
+
+die() { printf 'island-entry: %s\n' "$*" >&2; exit 1; }
+
+[ $# -ge 3 ] || die "usage: entry.sh ISLAND_ID DEBUG_FLAG SERVER_ID [START_TIME]"
+ISLAND_ID=$1
+DEBUG_FLAG=$2
+SERVER_ID=$3
+START_TIME=${4:-}
+case $ISLAND_ID in ''|*[!0-9]*) die "island id must be a number, got '$ISLAND_ID'" ;; esac
+
+: "${curlServer:?curlServer (the registration address) is not set in the pod}"
+: "${ISLAND_TOKEN:?ISLAND_TOKEN is not set in the pod}"
+CLOCK_FILE=${FAKETIME_TIMESTAMP_FILE:-/tmp/server-faketime.rc}
+ATTEMPTS=${REGISTER_ATTEMPTS:-6}
+PER_TRY=${REGISTER_TIMEOUT:-5}
+
+# Only the game server runs under libfaketime; our own helpers (curl, sleep) keep real time.
+# (sleep under FAKETIME_DONT_FAKE_MONOTONIC=1 can fail, see DESIGN.md.)
+real() { env -u LD_PRELOAD "$@"; }
+
+if [ -n "$START_TIME" ]; then
+    printf '@%s\n' "$START_TIME" > "$CLOCK_FILE"
+else
+    printf '+0\n' > "$CLOCK_FILE"
+fi
+echo "island-entry: island $ISLAND_ID clock file $CLOCK_FILE = $(cat "$CLOCK_FILE")"
+
+url="${curlServer%/}/api/islands/$ISLAND_ID/register"
+case $url in http://*|https://*) ;; *) url="http://$url" ;; esac
+attempt=1
+delay=1
+while :; do
+    if out=$(real curl -sS --fail-with-body --max-time "$PER_TRY" -X POST \
+            -H "Authorization: Bearer $ISLAND_TOKEN" \
+            --data-urlencode "node_ip=${NODE_IP:-}" \
+            --data-urlencode "ports=${ISLAND_PORTS:-}" \
+            --data-urlencode "pod_name=${HOSTNAME:-}" \
+            --data-urlencode "server_id=$SERVER_ID" \
+            "$url" 2>&1); then
+        echo "island-entry: registered island $ISLAND_ID at $url"
+        break
+    fi
+    case $out in *"403"*|*"404"*|*"Forbidden"*|*"not found"*)
+        die "registration refused by $url: $out" ;;
+    esac
+    if [ "$attempt" -ge "$ATTEMPTS" ]; then
+        die "registration to $url failed after $attempt attempts: $out"
+    fi
+    echo "island-entry: registration attempt $attempt failed ($out); retrying in ${delay}s" >&2
+    real sleep "$delay"
+    attempt=$((attempt + 1))
+    delay=$((delay * 2))
+done
+
+: "${SERVER_COMMAND:?SERVER_COMMAND (what to run from the code directory) is not set in the pod}"
+echo "island-entry: starting: $SERVER_COMMAND (debug=$DEBUG_FLAG server_id=$SERVER_ID)"
+# SERVER_COMMAND comes from the operator's config, not from a user: it is meant to be a command line.
+eval "exec $SERVER_COMMAND \"\$ISLAND_ID\" \"\$DEBUG_FLAG\" \"\$SERVER_ID\""
