@@ -1,0 +1,225 @@
+"""Use cases: what the web UI, the CLI and cron ask for. They call this layer only.
+
+launch -> validate, check capacity, allocate id+ports (MySQL), render the seed's Pod, apply over
+SSH; the tracker takes it from there. delete / restart / set_clock / logs act on one island.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+
+from . import clock as clocks
+from .capacity import capacity_problem
+from .config import Settings
+from .errors import (AllocationError, ConnectionLost, IslandError, IslandNotFound, InvalidInput,
+                     KubectlError, PermissionDenied)
+from .kube import Kubectl
+from .manifests import IslandSpec, pod_name, render_pod
+from .tracker import GENERATION_LABEL, SERVER_CONTAINER
+from .validate import validate_launch
+
+FINAL_STATES = ("ready", "failed", "unschedulable", "timeout", "deleted", "lost")
+
+
+class CapacityError(InvalidInput):
+    """No node of the branch can fit the island's memory request right now."""
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    owner: str
+    branch: str | None = None
+    start_time: str = ""
+    memory: str | None = None
+    image: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class IslandService:
+    def __init__(self, settings: Settings, store, kubectl: Kubectl) -> None:
+        self.settings = settings
+        self.islands = settings.islands
+        self.store = store
+        self.kubectl = kubectl
+
+    # -- launch ------------------------------------------------------------------------------
+    def launch(self, request: LaunchRequest, wait: bool = False, timeout: float | None = None):
+        return self.launch_many([request], wait=wait, timeout=timeout)[0]
+
+    def launch_many(self, requests: list[LaunchRequest], wait: bool = False, timeout: float | None = None):
+        """Allocate every island, then apply all their Pods in ONE kubectl call."""
+        checked = [validate_launch(r, self.islands) for r in requests]
+        if self.islands.capacity_check:
+            self._check_capacity(checked)
+        rows, docs = [], []
+        try:
+            for req in checked:
+                row, doc = self._allocate_and_render(req)
+                rows.append(row)
+                docs.append(doc)
+        except AllocationError:
+            for row in rows:
+                self.store.release(row.island_id, row.generation, "AllocationFailed")
+            raise
+        for row in rows:
+            self.store.transition(row.island_id, row.generation, "applying", "Applying",
+                                  "manifest sent to kubectl apply", expected_from="allocated")
+        try:
+            self.kubectl.apply(docs)
+        except ConnectionLost:
+            # Unknown whether the API server stored them: leave the rows in `applying`; the
+            # tracker's re-list or the recover job settles each one. Never re-run blindly.
+            raise
+        except KubectlError as exc:
+            for row in rows:
+                self.store.transition(row.island_id, row.generation, "deleted", "ApplyFailed",
+                                      exc.message, expected_from="applying")
+            raise
+        rows = [self.store.get(r.island_id) for r in rows]
+        if wait:
+            rows = [self.wait(r.island_id, timeout=timeout) for r in rows]
+        return rows
+
+    def _allocate_and_render(self, req):
+        token = secrets.token_urlsafe(24)
+        row = self.store.allocate(
+            owner=req.owner, branch=req.branch,
+            pod_name_fn=lambda island_id: pod_name(req.owner, req.branch, island_id),
+            overrides=req.overrides(), token_hash=token_hash(token), settings=self.islands)
+        offset = clocks.initial_offset(req.start_time, time.time())
+        if offset is not None:
+            self.store.set_clock(row.island_id, row.generation, offset, req.start_time)
+        return row, self._render(row, req, token)
+
+    def _render(self, row, req, token: str) -> dict:
+        spec = IslandSpec(
+            island_id=row.island_id, owner=req.owner, branch=req.branch, start_time=req.start_time,
+            memory_request=req.memory_request, memory_limit=req.memory_limit, image=req.image,
+            extra_env=dict(req.env), token=token, debug_flag=self.islands.debug_flag)
+        pod = render_pod(spec, self.islands, self.settings.kube.namespace)
+        pod["metadata"]["labels"][GENERATION_LABEL] = str(row.generation)
+        return pod
+
+    def _check_capacity(self, checked) -> None:
+        nodes = self.kubectl.nodes()
+        pods = self.kubectl.pods(selector="").get("items", []) if nodes else []
+        for req in checked:
+            problem = capacity_problem(nodes, pods, req.branch, req.memory_request)
+            if problem:
+                raise CapacityError(problem)
+
+    def wait(self, island_id: int, timeout: float | None = None, poll: float = 0.1):
+        """Block until the island reaches a final state (ready, failed, ...) or timeout."""
+        limit = self.islands.ready_timeout + 30 if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        done = threading.Event()
+        while True:
+            row = self.get(island_id)
+            if row.state in FINAL_STATES or time.monotonic() > deadline:
+                return row
+            done.wait(poll)
+
+    # -- reads ---------------------------------------------------------------------------------
+    def get(self, island_id: int):
+        row = self.store.get(island_id)
+        if row is None:
+            raise IslandNotFound(f"no island {island_id}", island_id=island_id)
+        return row
+
+    def list(self, owner: str | None = None, branch: str | None = None, states=None):
+        return self.store.list(owner=owner, branch=branch, states=states)
+
+    def events(self, island_id: int, limit: int = 200):
+        row = self.get(island_id)
+        return self.store.events(island_id, generation=row.generation, limit=limit)
+
+    # -- acting on one island --------------------------------------------------------------------
+    def _owned(self, island_id: int, user: str | None):
+        row = self.get(island_id)
+        if row.state == "deleted":
+            raise IslandNotFound(f"island {island_id} was deleted", island_id=island_id)
+        if user is not None and user != row.owner and user not in self.settings.web.admins:
+            raise PermissionDenied(f"island {island_id} belongs to {row.owner}; only its owner or an admin may change it",
+                                   island_id=island_id)
+        return row
+
+    def delete(self, island_id: int, user: str | None = None, wait: bool = False):
+        row = self._owned(island_id, user)
+        existed = self.kubectl.delete_pod(row.pod_name, wait=wait)
+        if not existed:
+            # the pod is confirmed gone: the id and ports are free again
+            self.store.transition(row.island_id, row.generation, "deleted", "NotFound",
+                                  "pod was already gone when deleted")
+        elif wait:
+            self.wait_for_state(island_id, ("deleted",), timeout=60)
+        return self.store.get(island_id)
+
+    def wait_for_state(self, island_id: int, states, timeout: float):
+        deadline = time.monotonic() + timeout
+        pause = threading.Event()
+        while time.monotonic() < deadline:
+            row = self.store.get(island_id)
+            if row.state in states:
+                return row
+            pause.wait(0.1)
+        return self.store.get(island_id)
+
+    def restart(self, island_id: int, user: str | None = None):
+        """Same id and ports, a new pod (new generation and token)."""
+        row = self._owned(island_id, user)
+        token = secrets.token_urlsafe(24)
+        new = self.store.restart(island_id, row.generation, token_hash(token))
+        self.kubectl.delete_pod(row.pod_name, wait=True, timeout=120)
+        req = validate_launch(LaunchRequest(**self._request_fields(new)), self.islands)
+        self.store.transition(new.island_id, new.generation, "applying", "Applying", "restart",
+                              expected_from="allocated")
+        try:
+            self.kubectl.apply([self._render(new, req, token)])
+        except KubectlError as exc:
+            self.store.transition(new.island_id, new.generation, "deleted", "ApplyFailed", exc.message)
+            raise
+        return self.store.get(island_id)
+
+    @staticmethod
+    def _request_fields(row) -> dict:
+        o = row.overrides or {}
+        return {"owner": row.owner, "branch": row.branch, "start_time": o.get("start_time", ""),
+                "memory": o.get("memory"), "image": o.get("image"), "env": o.get("env") or {}}
+
+    def set_clock(self, island_id: int, text: str, user: str | None = None):
+        """Absolute ('2021-09-18 23:30:07': the island reads that now), shift ('+2d') or 'reset'."""
+        row = self._owned(island_id, user)
+        if row.state not in ("starting", "ready"):
+            raise InvalidInput(f"island {island_id} is {row.state}; its clock can be set once its server runs",
+                               island_id=island_id)
+        setting = clocks.parse_clock(text, real_now=time.time(), current_offset=row.clock_offset_seconds or 0)
+        content = clocks.faketime_file_content(setting.offset_seconds)
+        result = self.kubectl.exec(
+            row.pod_name, SERVER_CONTAINER, ["sh", "-c", 'cat > "$1"', "island-clock", self.islands.faketime_file],
+            stdin=(content + "\n").encode(), island_id=island_id)
+        if result.exit_code != 0:
+            raise KubectlError(f"writing the clock file of island {island_id} failed: {result.stderr.strip()}",
+                               stderr=result.stderr, exit_code=result.exit_code, island_id=island_id)
+        self.store.set_clock(island_id, row.generation, setting.offset_seconds, setting.text)
+        return self.store.get(island_id)
+
+    def reset_clock(self, island_id: int, user: str | None = None):
+        return self.set_clock(island_id, "reset", user)
+
+    def logs(self, island_id: int, tail: int | None = 200, container: str = SERVER_CONTAINER) -> str:
+        row = self.get(island_id)
+        return self.kubectl.logs(row.pod_name, container, tail=tail)
+
+    # -- registration (the container's call) -----------------------------------------------------
+    def register(self, island_id: int, token: str, node_ip: str, ports: str, pod_name: str):
+        if not token:
+            raise PermissionDenied("registration needs the island's token", island_id=island_id)
+        return self.store.register(island_id, token, node_ip, ports, pod_name)
