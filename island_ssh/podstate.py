@@ -163,7 +163,7 @@ def classify(pod: dict, server_container: str, *, deleted: bool = False) -> PodV
     phase = _s(status.get("phase"))
     if phase in ("Failed", "Succeeded") or terminated is not None:
         pod_reason = _s(status.get("reason"))
-        pod_message = _s(status.get("message"))
+        pod_message = _s(status.get("message")).strip()
         if terminated is not None:
             exit_code = terminated.get("exitCode")
             default = "Completed" if exit_code == 0 and not isinstance(exit_code, bool) else "Error"

@@ -15,6 +15,13 @@ from typing import Any
 
 from .errors import InvalidInput
 
+try:  # orjson parses pod JSON ~2.5x faster; the tracker's throughput goal needs it.
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - the stdlib parser is correct, only slower
+    _orjson = None
+
+JSON_PARSER = "orjson" if _orjson is not None else "json"
+
 EVENT_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"})
 LIST_KINDS = frozenset({"List", "PodList"})
 
@@ -47,6 +54,11 @@ def _excerpt(text: str) -> str:
 
 
 def _load_json(text: str | bytes, what: str) -> Any:
+    if _orjson is not None and isinstance(text, (str, bytes, bytearray)):
+        try:
+            return _orjson.loads(text)
+        except _orjson.JSONDecodeError:
+            pass  # fall through to the stdlib parser for the precise error message
     if isinstance(text, (bytes, bytearray)):
         try:
             text = bytes(text).decode("utf-8")
