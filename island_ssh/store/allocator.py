@@ -1,0 +1,124 @@
+"""Island id allocation: the lowest free id in [id_min, id_max], made safe by the database alone.
+
+How: every id of the range has a row ("slot"), created in bulk before first use; a free id is a
+row in state ``deleted`` (generation 0 = never used). An allocation takes, in one transaction,
+
+    SELECT ... WHERE state = 'deleted' AND island_id BETWEEN ... ORDER BY island_id LIMIT 1
+    FOR UPDATE SKIP LOCKED
+
+and turns that row into ``allocated`` with the next generation. Concurrent allocators (threads
+or processes, on any host) each lock a different row instead of queueing on the same one, so
+they neither collide nor wait; the row lock is what guarantees that no id is handed out twice.
+The alternative (insert the next absent id, catch duplicate-key, retry) makes every concurrent
+allocator wait for the winner's commit and then retry: a burst of N turns into N rounds.
+
+When SKIP LOCKED finds nothing, the free rows may only be locked by allocations still in
+flight (which may roll back), so one blocking pass follows before declaring exhaustion.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from ..config import IslandSettings
+from ..errors import AllocationError, ConfigError
+from .rows import (
+    FREE_STATE, MAX_BRANCH, MAX_OWNER, MAX_POD_NAME, IslandRow, check_text, check_token_hash, overrides_json,
+)
+
+PORTS_PER_ISLAND_USED = 3
+_SLOT_BATCH = 500
+_MAX_RANGE = 100_000
+
+
+def island_ports(island_id: int, settings: IslandSettings) -> tuple[int, int, int]:
+    """The island's three host ports. Pure; to be replaced by island_ssh.ports when it lands."""
+    base = settings.port_start + settings.ports_per_island * island_id
+    return (base, base + 1, base + 2)
+
+
+def check_id_range(settings: IslandSettings) -> tuple[int, int]:
+    lo, hi = settings.id_min, settings.id_max
+    if lo < 0 or hi < lo:
+        raise ConfigError(f"islands.id_min={lo} and islands.id_max={hi}: need 0 <= id_min <= id_max")
+    if hi - lo + 1 > _MAX_RANGE:
+        raise ConfigError(f"islands.id_min..id_max spans {hi - lo + 1} ids; at most {_MAX_RANGE} are supported")
+    if settings.ports_per_island < PORTS_PER_ISLAND_USED:
+        raise ConfigError(f"islands.ports_per_island={settings.ports_per_island}: each island uses "
+                          f"{PORTS_PER_ISLAND_USED} ports, so blocks would overlap")
+    first, last = island_ports(lo, settings)[0], island_ports(hi, settings)[-1]
+    if first < 1 or last > 65535:
+        raise ConfigError(f"islands: ids {lo}..{hi} map to ports {first}..{last}, outside 1..65535; "
+                          f"lower islands.id_max or islands.port_start")
+    return lo, hi
+
+
+def ensure_slots(cur, id_min: int, id_max: int) -> int:
+    """Create the missing free rows of the range; return how many were created."""
+    cur.execute("SELECT island_id FROM islands WHERE island_id BETWEEN %s AND %s", (id_min, id_max))
+    present = {row["island_id"] for row in cur.fetchall()}
+    missing = [i for i in range(id_min, id_max + 1) if i not in present]
+    for start in range(0, len(missing), _SLOT_BATCH):
+        # IGNORE: another process may be creating the same slots right now
+        cur.executemany(
+            "INSERT IGNORE INTO islands (island_id, generation, state) VALUES (%s, 0, 'deleted')",
+            [(i,) for i in missing[start:start + _SLOT_BATCH]],
+        )
+    return len(missing)
+
+
+def _lock_free_row(cur, id_min: int, id_max: int, skip_locked: bool) -> dict | None:
+    cur.execute(
+        "SELECT island_id, generation, UTC_TIMESTAMP(6) AS now FROM islands FORCE INDEX (islands_state) "
+        "WHERE state = %s AND island_id BETWEEN %s AND %s ORDER BY island_id LIMIT 1 FOR UPDATE"
+        + (" SKIP LOCKED" if skip_locked else ""),
+        (FREE_STATE, id_min, id_max),
+    )
+    return cur.fetchone()
+
+
+def allocate_island(
+    cur,
+    *,
+    owner: str,
+    branch: str,
+    pod_name_fn: Callable[[int], str],
+    overrides: Mapping[str, Any] | None,
+    token_hash: str,
+    settings: IslandSettings,
+) -> IslandRow:
+    """Claim the lowest free id inside the caller's transaction; see the module docstring."""
+    lo, hi = check_id_range(settings)
+    owner = check_text("owner", owner, MAX_OWNER, required=True)
+    branch = check_text("branch", branch, MAX_BRANCH, required=True)
+    token_hash = check_token_hash(token_hash)
+    overrides_text = overrides_json(overrides)
+
+    row = _lock_free_row(cur, lo, hi, skip_locked=True) or _lock_free_row(cur, lo, hi, skip_locked=False)
+    if row is None:
+        cur.execute("SELECT COUNT(*) AS n FROM islands WHERE island_id BETWEEN %s AND %s AND state <> %s",
+                    (lo, hi, FREE_STATE))
+        in_use = cur.fetchone()["n"]
+        raise AllocationError(
+            f"no free island id in {lo}..{hi}: {in_use} of {hi - lo + 1} in use; delete islands that are no "
+            f"longer needed, or widen islands.id_min/id_max in conf/island.yaml"
+        )
+    island_id, now = row["island_id"], row["now"]
+    generation = row["generation"] + 1
+    pod_name = check_text("pod name", pod_name_fn(island_id), MAX_POD_NAME, required=True)
+    cur.execute(
+        "UPDATE islands SET generation = %s, state = 'allocated', reason = 'Allocated', message = '', "
+        "pod_name = %s, owner = %s, branch = %s, node = NULL, host_ip = NULL, port_base = %s, "
+        "clock_offset_seconds = NULL, clock_setting = NULL, overrides = %s, token_hash = %s, "
+        "resource_version = NULL, created_at = %s, updated_at = %s, state_since = %s, ready_at = NULL, "
+        "deleted_at = NULL WHERE island_id = %s",
+        (generation, pod_name, owner, branch, island_ports(island_id, settings)[0], overrides_text, token_hash,
+         now, now, now, island_id),
+    )
+    cur.execute(
+        "INSERT INTO island_events (island_id, generation, `at`, from_state, to_state, reason, message) "
+        "VALUES (%s, %s, %s, NULL, 'allocated', 'Allocated', %s)",
+        (island_id, generation, now, f"{owner} on {branch}"),
+    )
+    cur.execute("SELECT * FROM islands WHERE island_id = %s", (island_id,))
+    return IslandRow.from_db(cur.fetchone())

@@ -1,0 +1,186 @@
+"""``Store``: the one object the rest of island_ssh uses to reach MySQL.
+
+Each public method is one transaction (see db.py for timeouts, retries and thread safety);
+the SQL lives in allocator.py, islands.py, registrations.py, locks.py and migrations.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, Collection, Mapping, Sequence
+
+from ..config import DatabaseSettings, IslandSettings
+from ..errors import StoreError
+from . import islands, registrations
+from .allocator import allocate_island, check_id_range, ensure_slots
+from .db import Database, quote_identifier
+from .locks import NamedLock, named_lock
+from .migrations import Migration, Migrator
+from .rows import EventRow, IslandRow, RegistrationResult, RegistrationRow, check_island_id
+
+_OWN_TABLES = {"islands", "island_events", "schema_migrations"}
+
+
+class Store:
+    def __init__(
+        self,
+        settings: DatabaseSettings,
+        *,
+        read_timeout: float | None = None,
+        write_timeout: float | None = None,
+        lock_wait_timeout: int = 10,
+        pool_size: int = 16,
+        migrations: list[Migration] | None = None,
+    ) -> None:
+        """No connection is made until the first call. Timeouts are seconds; read/write default
+        to the settings' ``read_timeout``/``write_timeout`` when they exist, else 30."""
+        self.settings = settings
+        if settings.registration_table in _OWN_TABLES:
+            raise StoreError(f"database.registration_table must not be one of island_ssh's own tables "
+                             f"({', '.join(sorted(_OWN_TABLES))})")
+        self._registrations = quote_identifier(settings.registration_table, "database.registration_table")
+        self.db = Database(
+            settings,
+            read_timeout=read_timeout or getattr(settings, "read_timeout", 30.0),
+            write_timeout=write_timeout or getattr(settings, "write_timeout", 30.0),
+            lock_wait_timeout=lock_wait_timeout,
+            pool_size=pool_size,
+        )
+        self.migrator = Migrator(self.db, settings.registration_table, migrations)
+        self._ranges_ready: set[tuple[int, int]] = set()  # a cache of work done, not a lock
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- schema ----------------------------------------------------------------------------
+    def migrate(self, target: int | None = None) -> list[int]:
+        """Create the database if missing and apply missing migrations; return the versions applied."""
+        return [m.version for m in self.migrator.migrate(target)]
+
+    def check_schema(self) -> int:
+        """Call at start-up: StoreError saying what to run unless the schema is current."""
+        return self.migrator.check()
+
+    def schema_version(self) -> int:
+        return self.migrator.schema_version()
+
+    @property
+    def code_schema_version(self) -> int:
+        return self.migrator.code_version
+
+    # -- allocation and transitions --------------------------------------------------------
+    def allocate(
+        self,
+        owner: str,
+        branch: str,
+        pod_name_fn: Callable[[int], str],
+        overrides: Mapping[str, Any] | None,
+        token_hash: str,
+        settings: IslandSettings,
+    ) -> IslandRow:
+        """Hold the lowest free island id and its ports; the row starts in state ``allocated``."""
+        id_range = check_id_range(settings)
+        if id_range not in self._ranges_ready:
+            self.db.transaction(lambda cur: ensure_slots(cur, *id_range), idempotent=True,
+                                what="creating free island id rows")
+            self._ranges_ready.add(id_range)
+        return self.db.transaction(
+            lambda cur: allocate_island(cur, owner=owner, branch=branch, pod_name_fn=pod_name_fn,
+                                        overrides=overrides, token_hash=token_hash, settings=settings),
+            what="allocating an island id",
+        )
+
+    def transition(
+        self,
+        island_id: int,
+        generation: int,
+        to_state: str,
+        reason: str,
+        message: str,
+        node: str | None = None,
+        host_ip: str | None = None,
+        resource_version: int | None = None,
+        expected_from: str | Collection[str] | None = None,
+    ) -> bool:
+        """Row and event in one transaction; False if refused (see islands.transition)."""
+        check_island_id(island_id)
+        return self.db.transaction(
+            lambda cur: islands.transition(cur, self._registrations, island_id, generation, to_state, reason,
+                                           message, node, host_ip, resource_version, expected_from),
+            what=f"moving island {island_id} to {to_state}",
+        )
+
+    def release(self, island_id: int, generation: int, reason: str, message: str = "") -> bool:
+        """The pod is confirmed gone: state ``deleted``, the id and ports are free again."""
+        return self.transition(island_id, generation, "deleted", reason, message)
+
+    def set_clock(self, island_id: int, generation: int, offset_seconds: float | None, setting_text: str) -> bool:
+        check_island_id(island_id)
+        return self.db.transaction(
+            lambda cur: islands.set_clock(cur, island_id, generation, offset_seconds, setting_text),
+            what=f"recording island {island_id}'s clock",
+        )
+
+    def update_overrides(self, island_id: int, generation: int, changes: Mapping[str, Any]) -> bool:
+        check_island_id(island_id)
+        return self.db.transaction(
+            lambda cur: islands.update_overrides(cur, island_id, generation, changes),
+            idempotent=True, what=f"updating island {island_id}'s overrides",
+        )
+
+    # -- reads -----------------------------------------------------------------------------
+    def get(self, island_id: int) -> IslandRow | None:
+        check_island_id(island_id)
+        return self._read(lambda cur: islands.get(cur, island_id))
+
+    def list(self, owner: str | None = None, branch: str | None = None,
+             states: Collection[str] | None = None) -> Sequence[IslandRow]:
+        return self._read(lambda cur: islands.list_islands(cur, owner, branch, states))
+
+    def active(self) -> Sequence[IslandRow]:
+        return self._read(islands.active)
+
+    def events(self, island_id: int, generation: int | None = None, limit: int = 200) -> Sequence[EventRow]:
+        check_island_id(island_id)
+        return self._read(lambda cur: islands.events(cur, island_id, generation, limit))
+
+    def _read(self, body):
+        return self.db.transaction(body, idempotent=True, what="reading islands")
+
+    # -- registrations ---------------------------------------------------------------------
+    def register(self, island_id: int, token: str, node_ip: str, ports, pod_name: str) -> RegistrationResult:
+        """Check the pod's token and upsert its registration (raises PermissionDenied/IslandNotFound)."""
+        check_island_id(island_id)
+        return self.db.transaction(
+            lambda cur: registrations.register(cur, self._registrations, island_id, token, node_ip, ports, pod_name),
+            what=f"registering island {island_id}",
+        )
+
+    def registration(self, island_id: int) -> RegistrationRow | None:
+        check_island_id(island_id)
+        return self._read(lambda cur: registrations.registration(cur, self._registrations, island_id))
+
+    def delete_registration(self, island_id: int) -> bool:
+        check_island_id(island_id)
+        return self.db.transaction(
+            lambda cur: registrations.delete_registration(cur, self._registrations, island_id),
+            idempotent=True, what=f"deleting island {island_id}'s registration",
+        )
+
+    def orphan_registrations(self) -> Sequence[RegistrationRow]:
+        return self._read(lambda cur: registrations.orphan_registrations(cur, self._registrations))
+
+    # -- locks -----------------------------------------------------------------------------
+    def named_lock(self, name: str, timeout: float = 0) -> contextlib.AbstractContextManager[bool]:
+        """``with store.named_lock("island_ssh.tracker") as acquired:`` (True/False, never waits at 0)."""
+        return named_lock(self.db, name, timeout)
+
+    def lock(self, name: str) -> NamedLock:
+        """A NamedLock to acquire()/still_held()/release() by hand, for long holders."""
+        return NamedLock(self.db, name)
