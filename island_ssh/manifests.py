@@ -206,6 +206,27 @@ def render_pvc(settings: IslandSettings, namespace: str, storage: str = "8Gi", t
     return pvc
 
 
+_LINE_BREAKS = ("\x85", "\u2028", "\u2029")
+
+
+class _ManifestDumper(yaml.SafeDumper):
+    """SafeDumper that double-quotes strings holding Unicode line breaks.
+
+    PyYAML writes NEL (U+0085) unescaped in single-quoted scalars, and its loader then folds it
+    into a space: the value would change on the way. Double quotes escape it as ``\\N``.
+    """
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = '"' if any(mark in value for mark in _LINE_BREAKS) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_ManifestDumper.add_representer(str, _represent_str)
+
+
 def to_yaml(docs: list[dict]) -> str:
     """Documents as one multi-document YAML text (each starts with ``---``)."""
-    return yaml.safe_dump_all(docs, allow_unicode=True, sort_keys=False, explicit_start=True)
+    return yaml.dump_all(
+        docs, Dumper=_ManifestDumper, allow_unicode=True, sort_keys=False, explicit_start=True
+    )

@@ -102,8 +102,10 @@ def validate_owner(value: object) -> str:
     for char in text:
         category = unicodedata.category(char)
         if category[0] == "C" or category in ("Zl", "Zp") or (category == "Zs" and char != " "):
-            name = unicodedata.name(char, f"U+{ord(char):04X}")
-            raise InvalidField("owner", f"contains {name}; use letters, digits, plain spaces and punctuation")
+            name = unicodedata.name(char, "a control character")
+            raise InvalidField(
+                "owner", f"contains {name} (U+{ord(char):04X}); use letters, digits, plain spaces and punctuation"
+            )
     return text
 
 

@@ -83,7 +83,7 @@ def parse_watch_line(line: str | bytes) -> WatchEvent:
     if not isinstance(data, dict):
         raise WatchParseError(f"watch line: expected a JSON object, got {type(data).__name__}")
     kind = data.get("type")
-    if kind not in EVENT_TYPES:
+    if not isinstance(kind, str) or kind not in EVENT_TYPES:
         raise WatchParseError(
             f"watch line: type {kind!r} is not one of {', '.join(sorted(EVENT_TYPES))}; "
             "was kubectl run with --output-watch-events -o json?"
@@ -102,7 +102,7 @@ def parse_pod_list(text: str | bytes) -> list[dict]:
     kind = data.get("kind")
     if kind == "Pod":
         return [data]
-    if kind not in LIST_KINDS:
+    if not isinstance(kind, str) or kind not in LIST_KINDS:
         raise WatchParseError(f"pod list: kind {kind!r}, expected List or PodList")
     items = data.get("items")
     if items is None:
