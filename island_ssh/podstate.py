@@ -68,6 +68,8 @@ class PodView:
     island_id: int | None = None
     deleted: bool = False
     """True when the view comes from a DELETED watch event (the pod's last known state)."""
+    uid: str = ""
+    """metadata.uid: tells a re-created pod of the same name from the one before."""
 
 
 def _d(value: Any) -> dict:
@@ -143,6 +145,7 @@ def classify(pod: dict, server_container: str, *, deleted: bool = False) -> PodV
         name=_s(meta.get("name")),
         island_id=_int_or_none(labels.get(ID_LABEL)),
         deleted=deleted,
+        uid=_s(meta.get("uid")),
     )
     server = _find_status(_l(status.get("containerStatuses")), server_container) or {}
     ready = server.get("ready") is True

@@ -43,6 +43,7 @@ def test_classify_fixture(name):
     assert view.island_id == 269
     assert isinstance(view.resource_version, int)
     assert view.deleted is False
+    assert view.uid == "5b0c6a57-9c3e-4f0e-8d27-0e8a3b6f2d11"
 
 
 def test_crashed_server_with_live_side_container_is_failed_although_phase_running():

@@ -87,3 +87,14 @@ def test_pod_list():
 def test_bad_pod_list(text):
     with pytest.raises(WatchParseError):
         parse_pod_list(text)
+
+
+def test_stdlib_fallback_parses_the_same(monkeypatch):
+    import island_ssh.watch as watch
+
+    line = watch_line("MODIFIED", pod("ready"))
+    fast = parse_watch_line(line)
+    monkeypatch.setattr(watch, "_orjson", None)
+    assert parse_watch_line(line) == fast
+    with pytest.raises(WatchParseError, match="not JSON"):
+        parse_watch_line(line[:-1])
