@@ -33,7 +33,7 @@ class Event:
     old: dict[str, Any] | None = None
 
 
-@dataclass
+@dataclass(eq=False)  # watchers live in a set by identity
 class Watcher:
     resource: str
     namespace: str | None
