@@ -159,13 +159,15 @@ def open_connection(target: SSHTarget) -> Connection:
         transport.banner_timeout = remaining
         transport.handshake_timeout = remaining
         try:
+            # start_client returns silently when its timeout expires: the key tells us if it finished
             transport.start_client(timeout=remaining)
+            server_key = transport.get_remote_server_key()
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise ConnectError(
-                f"SSH handshake with {target.address} failed within {target.connect_timeout}s: {exc}; "
+                f"no SSH handshake with {target.address} within {target.connect_timeout}s ({exc}); "
                 "is it an SSH server, and is it answering?"
-            ) from exc
-        _verify_host_key(target, transport.get_remote_server_key(), known)
+            ) from None
+        _verify_host_key(target, server_key, known)
         _authenticate(target, transport, deadline)
         if target.keepalive_interval > 0:
             transport.set_keepalive(target.keepalive_interval)

@@ -160,6 +160,7 @@ class PrivateSSHD:
 
     def _ensure_user(self) -> None:
         home = self.state_dir / "home"
+        self._check_traversable(self.state_dir)
         try:
             entry = pwd.getpwnam(self.user)
         except KeyError:
@@ -171,7 +172,6 @@ class PrivateSSHD:
         entry = pwd.getpwnam(self.user)
         home.mkdir(mode=0o755, exist_ok=True)
         os.chown(home, entry.pw_uid, entry.pw_gid)
-        self._check_traversable(home)
         lines = ["# written by island_ssh.testing.sshd: the login environment of this user"]
         lines += [f"export {name}={shlex.quote(value)}" for name, value in self.login_env.items()]
         profile = home / ".profile"
@@ -229,11 +229,16 @@ LogLevel VERBOSE
             if proc.poll() is not None:
                 return False  # most likely the port got taken between choosing and binding
             try:
-                socket.create_connection((self.host, self.port), timeout=1.0).close()
+                with socket.create_connection((self.host, self.port), timeout=1.0) as probe:
+                    banner = probe.recv(64)
             except OSError:
                 pause.wait(0.01)
                 continue
+            if not banner.startswith(b"SSH-"):
+                continue  # someone else's server on our port: sshd will exit, poll() sees it
             self._proc = proc
+            # The probe made sshd fork a pre-auth child; let it go so session_pids() starts empty.
+            _wait_until(lambda: not _descendants_named(proc.pid, "sshd"), STOP_TIMEOUT)
             return True
         proc.kill()
         proc.wait(timeout=STOP_TIMEOUT)
