@@ -118,6 +118,11 @@ def resolve_clock(text: str, current_offset: int, real_now: float, tz: tzinfo = 
     return parse_clock_request(text, tz).resolve(current_offset, real_now)
 
 
+def parse_clock(text: str, *, real_now: float, current_offset: int = 0, tz: tzinfo = timezone.utc) -> ClockSetting:
+    """Keyword form of resolve_clock (what the service calls)."""
+    return resolve_clock(text, current_offset, real_now, tz)
+
+
 def faketime_file_content(offset_seconds: int) -> str:
     """The FAKETIME_TIMESTAMP_FILE text for a running clock ``offset_seconds`` from real time."""
     if isinstance(offset_seconds, bool) or not isinstance(offset_seconds, int):

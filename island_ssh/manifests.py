@@ -187,21 +187,25 @@ def render_pod(spec: IslandSpec, settings: IslandSettings, namespace: str, templ
     return pod
 
 
-def render_pv(settings: IslandSettings, name: str = "server-pv-volume", host_path: str | None = None,
-              storage: str = "10Gi", template: dict | None = None) -> dict:
-    """The shared code PersistentVolume (hostPath, as in the seed)."""
+def render_pv(host_path: str = "/home/server", name: str = "server-pv-volume", storage: str = "10Gi",
+              template: dict | None = None) -> dict:
+    """The shared code PersistentVolume: a hostPath (where CI puts the code on each node), as in the seed."""
     pv = copy.deepcopy(template) if template is not None else load_template("pv")
     pv["metadata"]["name"] = name
     pv["spec"]["capacity"]["storage"] = storage
-    pv["spec"]["hostPath"]["path"] = host_path or settings.code_mount
+    pv["spec"]["hostPath"]["path"] = host_path
     return pv
 
 
-def render_pvc(settings: IslandSettings, namespace: str, storage: str = "8Gi", template: dict | None = None) -> dict:
-    """The claim every island mounts (named ``settings.code_claim``)."""
+def render_pvc(claim_name: str = "server-pv-claim", namespace: str | None = None, storage: str = "8Gi",
+               template: dict | None = None) -> dict:
+    """The claim every island mounts (``islands.code_claim``); namespace None leaves kubectl's current one."""
     pvc = copy.deepcopy(template) if template is not None else load_template("pvc")
-    pvc["metadata"]["name"] = settings.code_claim
-    pvc["metadata"]["namespace"] = namespace
+    pvc["metadata"]["name"] = claim_name
+    if namespace is None:
+        pvc["metadata"].pop("namespace", None)
+    else:
+        pvc["metadata"]["namespace"] = namespace
     pvc["spec"]["resources"]["requests"]["storage"] = storage
     return pvc
 

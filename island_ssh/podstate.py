@@ -70,6 +70,10 @@ class PodView:
     """True when the view comes from a DELETED watch event (the pod's last known state)."""
     uid: str = ""
     """metadata.uid: tells a re-created pod of the same name from the one before."""
+    started_at: str = ""
+    """RFC 3339 time the server container started (running.startedAt), "" before that.
+
+    The clock offset of an island launched with a start time is that time minus this moment."""
 
 
 def _d(value: Any) -> dict:
@@ -151,6 +155,8 @@ def classify(pod: dict, server_container: str, *, deleted: bool = False) -> PodV
     ready = server.get("ready") is True
     state = _d(server.get("state"))
     running, waiting, terminated = (_d(state.get(k)) if k in state else None for k in ("running", "waiting", "terminated"))
+
+    common["started_at"] = _s((running or terminated or {}).get("startedAt"))
 
     def view(kind: str, reason: str = "", message: str = "", is_ready: bool = False) -> PodView:
         return PodView(kind, reason, message, ready=is_ready, **common)

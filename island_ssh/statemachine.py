@@ -105,7 +105,9 @@ def _is_stale(current: IslandSnapshot, view: PodView, deleting: bool) -> bool:
 
 
 def _unchanged(current: IslandSnapshot, target: Transition) -> bool:
-    return (current.state, current.reason, current.message) == (target.to_state, target.reason, target.message)
+    # A store may hand back NULL for an empty reason/message; it means the same as "".
+    return (current.state, current.reason or "", current.message or "") == (
+        target.to_state, target.reason, target.message)
 
 
 def _deleted_message(view: PodView) -> str:

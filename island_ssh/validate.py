@@ -12,9 +12,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import timezone, tzinfo
+from typing import Any
 
 from .clock import ClockError, ClockRequest, parse_clock_request, parse_wall_time
+from .config import IslandSettings
 from .errors import InvalidInput
 
 OWNER_MAX = 64
@@ -231,3 +234,58 @@ def validate_island_id(value: object, id_min: int, id_max: int) -> int:
     if not id_min <= value <= id_max:
         raise InvalidField("island id", f"{value} is outside {id_min}..{id_max}")
     return value
+
+
+@dataclass(frozen=True)
+class ValidLaunch:
+    """A launch request with every field checked and the settings' defaults filled in."""
+
+    owner: str
+    branch: str
+    start_time: str
+    memory_request: str
+    memory_limit: str
+    image: str
+    env: dict[str, str] = field(default_factory=dict)
+    memory: str | None = None
+    """The memory the user asked for, None when they took the default."""
+    custom_image: str | None = None
+    """The image the user asked for, None when they took the default."""
+
+    def overrides(self) -> dict[str, Any]:
+        """What the user chose beyond owner and branch, as stored with the island (for restart)."""
+        chosen = {"start_time": self.start_time, "memory": self.memory, "image": self.custom_image,
+                  "env": dict(self.env)}
+        return {key: value for key, value in chosen.items() if value}
+
+
+def validate_launch(request: Any, settings: IslandSettings) -> ValidLaunch:
+    """Check a launch request (``owner``, ``branch``, ``start_time``, ``memory``, ``image``, ``env``).
+
+    ``branch``, ``memory`` and ``image`` left empty take the settings' defaults. A ``memory``
+    given sets the request; the limit is the larger of it and ``settings.memory_limit``, so a
+    bigger island keeps the seed's headroom and a smaller one still fits its limit.
+    """
+    def attr(name: str, default: Any = None) -> Any:
+        if isinstance(request, Mapping):
+            return request.get(name, default)
+        return getattr(request, name, default)
+
+    owner = validate_owner(attr("owner"))
+    branch = validate_branch(attr("branch") or settings.default_branch, settings.branches)
+    validate_branch_name(branch)
+    start_time = validate_start_time(attr("start_time") or "")
+    memory = attr("memory")
+    if memory:
+        request_q = validate_memory(memory, "memory")
+        limit_q = request_q if memory_bytes(request_q) >= memory_bytes(settings.memory_limit) else settings.memory_limit
+    else:
+        request_q, limit_q = settings.memory_request, settings.memory_limit
+    request_q, limit_q = validate_memory_pair(request_q, limit_q)
+    image = attr("image")
+    custom_image = validate_image(image) if image else None
+    return ValidLaunch(
+        owner=owner, branch=branch, start_time=start_time, memory_request=request_q, memory_limit=limit_q,
+        image=custom_image or settings.image, env=validate_env(attr("env")),
+        memory=request_q if memory else None, custom_image=custom_image,
+    )

@@ -15,7 +15,9 @@ from typing import Any
 
 from .errors import InvalidInput
 
-try:  # orjson parses pod JSON ~2.5x faster; the tracker's throughput goal needs it.
+# orjson parses pod JSON ~2.5x faster; the tracker's throughput goal needs it. It reads integers
+# beyond 64 bits as floats, which Kubernetes (Go int64) never sends.
+try:
     import orjson as _orjson
 except ImportError:  # pragma: no cover - the stdlib parser is correct, only slower
     _orjson = None

@@ -109,14 +109,17 @@ def test_rendered_keys_are_the_seeds_plus_known_additions(rendered, seed):
 
 
 def test_pv_and_pvc_equal_the_seed(seed, seed_settings):
-    assert render_pv(seed_settings) == seed["pv"]
-    pvc = render_pvc(seed_settings, "default")
+    assert render_pv() == seed["pv"]
+    assert render_pv(seed_settings.code_mount) == seed["pv"]
+    assert render_pvc() == seed["pvc"]
+    pvc = render_pvc(seed_settings.code_claim, "default")
     assert pvc["metadata"].pop("namespace") == "default"
     assert pvc == seed["pvc"]
+    assert render_pv("/srv/code", storage="20Gi")["spec"]["hostPath"]["path"] == "/srv/code"
 
 
 def test_to_yaml_round_trips_all_three(rendered, seed_settings):
-    docs = [rendered, render_pv(seed_settings), render_pvc(seed_settings, "default")]
+    docs = [rendered, render_pv(), render_pvc(seed_settings.code_claim, "default")]
     text = to_yaml(docs)
     assert text.startswith("---\n") and text.count("\n---\n") == 2
     assert "刘电波" in text  # allow_unicode: readable, not \u escapes

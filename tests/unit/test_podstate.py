@@ -170,3 +170,9 @@ def test_classify_does_not_mutate_its_input():
     before = copy.deepcopy(raw)
     classify(raw, SERVER)
     assert raw == before
+
+
+def test_started_at_of_the_server_container():
+    assert classify(pod("ready"), SERVER).started_at == "2025-11-27T08:00:02Z"
+    assert classify(pod("server_exit3"), SERVER).started_at == "2025-11-27T08:00:02Z"
+    assert classify(pod("container_creating"), SERVER).started_at == ""

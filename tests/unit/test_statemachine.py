@@ -254,3 +254,8 @@ def test_states_list_is_complete():
         "failed", "terminating", "deleted", "lost", "timeout",
     }
     assert dataclasses.is_dataclass(IslandSnapshot)
+
+
+def test_null_reason_from_the_store_equals_empty():
+    stored = IslandSnapshot("ready", None, None, 3)
+    assert next_transition(stored, "MODIFIED", view("ready", rv=4)) is None

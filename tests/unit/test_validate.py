@@ -121,3 +121,53 @@ def test_island_id():
     for bad in ("0", "1000", "2a", "٣", "", "-1", True, 1.0):
         with pytest.raises(InvalidField, match="^island id: "):
             validate_island_id(bad, 1, 999)
+
+
+# validate_launch -------------------------------------------------------------------------------
+
+from dataclasses import dataclass as _dataclass, field as _field  # noqa: E402
+
+from island_ssh.config import IslandSettings  # noqa: E402
+from island_ssh.validate import ValidLaunch, validate_launch  # noqa: E402
+
+
+@_dataclass(frozen=True)
+class Request:  # the shape of service.LaunchRequest
+    owner: str
+    branch: str | None = None
+    start_time: str = ""
+    memory: str | None = None
+    image: str | None = None
+    env: dict = _field(default_factory=dict)
+
+
+def test_launch_defaults_from_settings():
+    checked = validate_launch(Request(" 刘电波 "), IslandSettings())
+    assert checked == ValidLaunch("刘电波", "dev", "", "1500Mi", "2048Mi", "bo602505401/jdk8-curl-libfaketime:latest", {})
+    assert checked.overrides() == {}
+
+
+def test_launch_with_choices_and_overrides():
+    checked = validate_launch(
+        Request("a", "weekly", "2021-09-18T23:30:07", "3Gi", "alpine:3.19", {"JAVA_OPTS": "-Xmx2g"}), IslandSettings())
+    assert (checked.branch, checked.start_time) == ("weekly", "2021-09-18 23:30:07")
+    assert (checked.memory_request, checked.memory_limit) == ("3Gi", "3Gi")
+    assert checked.image == "alpine:3.19"
+    assert checked.overrides() == {"start_time": "2021-09-18 23:30:07", "memory": "3Gi", "image": "alpine:3.19",
+                                   "env": {"JAVA_OPTS": "-Xmx2g"}}
+
+
+def test_launch_small_memory_keeps_default_limit():
+    checked = validate_launch({"owner": "a", "memory": "512Mi"}, IslandSettings())
+    assert (checked.memory_request, checked.memory_limit) == ("512Mi", "2048Mi")
+
+
+@pytest.mark.parametrize(
+    "changes, field",
+    [({"owner": ""}, "owner"), ({"branch": "prod"}, "branch"), ({"start_time": "x"}, "start time"),
+     ({"memory": "lots"}, "memory"), ({"image": "A B"}, "image"), ({"env": {"LD_PRELOAD": "x"}}, "env LD_PRELOAD")],
+)
+def test_launch_refusals_name_the_field(changes, field):
+    with pytest.raises(InvalidField) as info:
+        validate_launch(Request(**{"owner": "a", **changes}), IslandSettings())
+    assert info.value.field == field
