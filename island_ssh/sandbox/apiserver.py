@@ -374,8 +374,8 @@ class SandboxApiServer(kmock.KubernetesScaffold):
                 if (chunk := translate(event)) is not None:
                     await response.write(chunk)
             await response.write_eof()
-        except (ConnectionError, asyncio.CancelledError):
-            pass
+        except ConnectionError:
+            pass  # the client went away; a cancelled handler (same cause) unwinds through finally
         finally:
             self.store.unwatch(watcher)
         return response
