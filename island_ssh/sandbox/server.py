@@ -98,7 +98,9 @@ async def run(args: argparse.Namespace) -> None:
         kubelet = None
         if factory is not None:
             info = node_info(name=spec.name, ip=spec.ip, labels=spec.labels, memory_bytes=spec.memory_bytes)
-            kubelet = factory(info, state_dir=state_dir / "nodes" / spec.name, images=images,
+            node_dir = state_dir / "nodes" / spec.name
+            node_dir.mkdir(parents=True, exist_ok=True)
+            kubelet = factory(info, state_dir=node_dir, images=images,
                               report=cluster.report_for(spec.name))
         cluster.add_node(spec.name, spec.ip, spec.labels, spec.memory_bytes, kubelet)
     token = secrets.token_urlsafe(24)

@@ -1,0 +1,101 @@
+"""End to end with the REAL kubelet: the seed-shaped pod walks Pending -> ContainerCreating ->
+Running (not ready) -> ready in kubectl's JSON watch, then kubectl exec and logs round-trip."""
+
+from __future__ import annotations
+
+import socket
+import textwrap
+
+import pytest
+
+from fixtures.sandbox import real_kubelet_available, wait_for
+from sandbox.helpers import LineReader, dump
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not real_kubelet_available(),
+                                 reason="island_ssh/sandbox/kubelet.py (the kubelet helper's) is not there yet")]
+
+SERVER_PORT = 31509
+# The "game server": after a second it listens on the pod's address; the probe sees it and the
+# pod turns ready. It logs a line, so `kubectl logs` has something to show.
+SERVER_SCRIPT = textwrap.dedent(f"""
+    import os, socket, time
+    print("island server starting", flush=True)
+    time.sleep(1.0)
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((os.environ.get("SANDBOX_POD_IP", "127.0.0.1"), {SERVER_PORT})); s.listen()
+    print("island server listening", flush=True)
+    while True:
+        c, _ = s.accept(); c.close()
+""")
+
+
+def seed_pod(name: str) -> dict:
+    return {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"name": "altraserver"}},
+        "spec": {
+            "containers": [
+                {"name": "altraserver", "image": "bo602505401/jdk8-curl-libfaketime:latest",
+                 "command": ["python3", "-c", SERVER_SCRIPT],
+                 "resources": {"limits": {"memory": "2048Mi"}, "requests": {"memory": "1500Mi"}},
+                 "ports": [{"name": "server-port", "containerPort": SERVER_PORT, "hostPort": SERVER_PORT}],
+                 "readinessProbe": {"tcpSocket": {"port": "server-port"}, "initialDelaySeconds": 0,
+                                    "periodSeconds": 1, "failureThreshold": 10, "timeoutSeconds": 1}},
+                {"name": "side-container", "image": "alpine:3.14.1",
+                 "command": ["/bin/sh", "-ce", "tail -f /dev/null"]},
+            ],
+            "nodeSelector": {"branch": "dev"}, "dnsPolicy": "Default", "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 5,
+        },
+    }
+
+
+def stage(event: dict) -> str:
+    pod = event["object"]
+    status = pod.get("status") or {}
+    server = next((c for c in status.get("containerStatuses") or [] if c["name"] == "altraserver"), None)
+    if server is None:
+        return "Pending" if not pod["spec"].get("nodeName") else "Scheduled"
+    state = server.get("state") or {}
+    if "waiting" in state:
+        return state["waiting"].get("reason") or "Waiting"
+    if "running" in state:
+        return "Ready" if server.get("ready") else "RunningNotReady"
+    return "Terminated"
+
+
+def test_seed_pod_lifecycle_exec_and_logs(sandbox_cluster):
+    c = sandbox_cluster
+    name = "altraserver-e2e-269"
+    reader = LineReader(c.kubectl_popen("get", "pods", "-l", "name=altraserver", "-w",
+                                        "--output-watch-events", "-o", "json"))
+    try:
+        c.kubectl_ok("apply", "-f", "-", stdin=dump(seed_pod(name)))
+        events = reader.events_until(lambda ev: any(stage(e) == "Ready" for e in ev), 60)
+    finally:
+        reader.stop()
+    stages = []
+    for e in events:
+        if not stages or stages[-1] != stage(e):
+            stages.append(stage(e))
+    assert stages[0] == "Pending" and stages[-1] == "Ready"
+    for wanted in ("ContainerCreating", "RunningNotReady"):
+        assert wanted in stages, stages
+    assert stages.index("ContainerCreating") < stages.index("RunningNotReady") < stages.index("Ready")
+    pod = c.get_json("pod", name)
+    host_ip = pod["status"]["hostIP"]
+    assert host_ip == c.node_ips[pod["spec"]["nodeName"]]
+    with socket.create_connection((host_ip, SERVER_PORT), timeout=5):
+        pass
+
+    exec_result = c.kubectl("exec", name, "-c", "altraserver", "--", "sh", "-c", "echo $SANDBOX_POD_IP; exit 7")
+    assert exec_result.returncode == 7 and exec_result.stdout.strip() == host_ip
+    piped = c.kubectl("exec", "-i", name, "-c", "side-container", "--", "cat", stdin="round trip\n")
+    assert (piped.returncode, piped.stdout) == (0, "round trip\n")
+    logs = wait_for(lambda: "listening" in (out := c.kubectl_ok("logs", name, "-c", "altraserver")) and out,
+                    10, "server log")
+    assert logs.splitlines()[:2] == ["island server starting", "island server listening"]
+    assert c.kubectl_ok("logs", name, "-c", "altraserver", "--tail=1") == "island server listening\n"
+
+    c.kubectl_ok("delete", "pod", name, timeout=60)
+    assert "NotFound" in c.kubectl("get", "pod", name).stderr
