@@ -18,38 +18,29 @@ flight (which may roll back), so one blocking pass follows before declaring exha
 
 from __future__ import annotations
 
+import json
 from typing import Any, Callable, Mapping
 
 from ..config import IslandSettings
 from ..errors import AllocationError, ConfigError
+from ..ports import ports_for, validate_range
 from .rows import (
-    FREE_STATE, MAX_BRANCH, MAX_OWNER, MAX_POD_NAME, IslandRow, check_text, check_token_hash, overrides_json,
+    FREE_STATE, MAX_BRANCH, MAX_OWNER, MAX_POD_NAME, IslandRow, check_text, check_token_hash, overrides_json, utc,
 )
 
-PORTS_PER_ISLAND_USED = 3
 _SLOT_BATCH = 500
 _MAX_RANGE = 100_000
 
 
 def island_ports(island_id: int, settings: IslandSettings) -> tuple[int, int, int]:
-    """The island's three host ports. Pure; to be replaced by island_ssh.ports when it lands."""
-    base = settings.port_start + settings.ports_per_island * island_id
-    return (base, base + 1, base + 2)
+    return ports_for(island_id, settings.port_start, settings.ports_per_island)
 
 
 def check_id_range(settings: IslandSettings) -> tuple[int, int]:
     lo, hi = settings.id_min, settings.id_max
-    if lo < 0 or hi < lo:
-        raise ConfigError(f"islands.id_min={lo} and islands.id_max={hi}: need 0 <= id_min <= id_max")
+    validate_range(lo, hi, settings.port_start, settings.ports_per_island)
     if hi - lo + 1 > _MAX_RANGE:
         raise ConfigError(f"islands.id_min..id_max spans {hi - lo + 1} ids; at most {_MAX_RANGE} are supported")
-    if settings.ports_per_island < PORTS_PER_ISLAND_USED:
-        raise ConfigError(f"islands.ports_per_island={settings.ports_per_island}: each island uses "
-                          f"{PORTS_PER_ISLAND_USED} ports, so blocks would overlap")
-    first, last = island_ports(lo, settings)[0], island_ports(hi, settings)[-1]
-    if first < 1 or last > 65535:
-        raise ConfigError(f"islands: ids {lo}..{hi} map to ports {first}..{last}, outside 1..65535; "
-                          f"lower islands.id_max or islands.port_start")
     return lo, hi
 
 
@@ -106,13 +97,14 @@ def allocate_island(
     island_id, now = row["island_id"], row["now"]
     generation = row["generation"] + 1
     pod_name = check_text("pod name", pod_name_fn(island_id), MAX_POD_NAME, required=True)
+    port_base = island_ports(island_id, settings)[0]
     cur.execute(
         "UPDATE islands SET generation = %s, state = 'allocated', reason = 'Allocated', message = '', "
         "pod_name = %s, owner = %s, branch = %s, node = NULL, host_ip = NULL, port_base = %s, "
         "clock_offset_seconds = NULL, clock_setting = NULL, overrides = %s, token_hash = %s, "
         "resource_version = NULL, created_at = %s, updated_at = %s, state_since = %s, ready_at = NULL, "
         "deleted_at = NULL WHERE island_id = %s",
-        (generation, pod_name, owner, branch, island_ports(island_id, settings)[0], overrides_text, token_hash,
+        (generation, pod_name, owner, branch, port_base, overrides_text, token_hash,
          now, now, now, island_id),
     )
     cur.execute(
@@ -120,5 +112,11 @@ def allocate_island(
         "VALUES (%s, %s, %s, NULL, 'allocated', 'Allocated', %s)",
         (island_id, generation, now, f"{owner} on {branch}"),
     )
-    cur.execute("SELECT * FROM islands WHERE island_id = %s", (island_id,))
-    return IslandRow.from_db(cur.fetchone())
+    # Built from what was written rather than read back: one round trip less per allocation.
+    return IslandRow(
+        island_id=island_id, generation=generation, state="allocated", reason="Allocated", message="",
+        pod_name=pod_name, owner=owner, branch=branch, node=None, host_ip=None, port_base=port_base,
+        clock_offset_seconds=None, clock_setting=None, overrides=json.loads(overrides_text) if overrides_text else {},
+        token_hash=token_hash, resource_version=None, created_at=utc(now), updated_at=utc(now),
+        state_since=utc(now), ready_at=None, deleted_at=None,
+    )

@@ -61,6 +61,11 @@ def error_code(exc: BaseException) -> int | None:
     return None
 
 
+def is_timeout(exc: BaseException) -> bool:
+    """Our read/write timeout fired: the server may still be working on the statement."""
+    return isinstance(exc, TimeoutError) or (error_code(exc) == 2013 and "timed out" in str(exc))
+
+
 def is_dropped(exc: BaseException) -> bool:
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return True
@@ -164,7 +169,9 @@ class Database:
                 _rollback_and_close(conn)
                 if is_dropped(exc):
                     self._flush_idle()
-                    if dropped_retries and (idempotent or not committing):
+                    # a timed-out statement may still run on the server: running it again would
+                    # double the wait and compete with it for the same locks
+                    if dropped_retries and (idempotent or not committing) and not is_timeout(exc):
                         dropped_retries -= 1
                         continue
                 elif error_code(exc) == _DEADLOCK and deadlock_retries:
@@ -199,6 +206,10 @@ class Database:
         elif code == _LOCK_WAIT_TIMEOUT:
             msg = (f"gave up after waiting {self.lock_wait_timeout} s for a row lock{doing}: another "
                    f"transaction holds it; retry, and look for a stuck process if it repeats")
+        elif is_timeout(exc):
+            msg = (f"MySQL at {self.address} did not answer within read_timeout={self.read_timeout:g} s{doing}; "
+                   f"{'the commit was sent, so check whether it was applied' if during_commit else 'nothing was committed'}"
+                   f". Is the server overloaded or stuck? {CONFIG_HINT}")
         elif is_dropped(exc):
             fate = ("the commit was sent, so it may or may not have been applied: check before repeating"
                     if during_commit else "nothing was committed")

@@ -7,6 +7,7 @@ the SQL lives in allocator.py, islands.py, registrations.py, locks.py and migrat
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from typing import Any, Callable, Collection, Mapping, Sequence
 
 from ..config import DatabaseSettings, IslandSettings
@@ -87,14 +88,24 @@ class Store:
         """Hold the lowest free island id and its ports; the row starts in state ``allocated``."""
         id_range = check_id_range(settings)
         if id_range not in self._ranges_ready:
-            self.db.transaction(lambda cur: ensure_slots(cur, *id_range), idempotent=True,
-                                what="creating free island id rows")
-            self._ranges_ready.add(id_range)
+            self._ensure_slots(id_range)
         return self.db.transaction(
             lambda cur: allocate_island(cur, owner=owner, branch=branch, pod_name_fn=pod_name_fn,
                                         overrides=overrides, token_hash=token_hash, settings=settings),
             what="allocating an island id",
         )
+
+    def _ensure_slots(self, id_range: tuple[int, int]) -> None:
+        # Creators take turns under a named lock held until their commit: two concurrent
+        # INSERT IGNOREs would leave shared locks on existing rows that SKIP LOCKED then skips.
+        lock_name = "island_ssh.slots." + hashlib.sha256(self.settings.name.encode()).hexdigest()[:32]
+        with named_lock(self.db, lock_name, timeout=self.db.lock_wait_timeout) as acquired:
+            if not acquired:
+                raise StoreError(f"waited {self.db.lock_wait_timeout} s for another process to create the free "
+                                 f"island id rows; retry, and look for a stuck island_ssh process if it repeats")
+            self.db.transaction(lambda cur: ensure_slots(cur, *id_range), idempotent=True,
+                                what="creating free island id rows")
+        self._ranges_ready.add(id_range)
 
     def transition(
         self,

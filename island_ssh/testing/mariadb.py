@@ -97,9 +97,9 @@ class MariaDBServer:
 
     def settings(self, name: str, **overrides) -> DatabaseSettings:
         """DatabaseSettings pointing at database ``name`` on this server."""
-        return DatabaseSettings(
-            host=self.host, port=self.port, user=self.user, password=self.password, name=name, **overrides
-        )
+        fields = dict(host=self.host, port=self.port, user=self.user, password=self.password, name=name)
+        fields.update(overrides)
+        return DatabaseSettings(**fields)
 
     def create_database(self, name: str) -> None:
         conn = self.connect()

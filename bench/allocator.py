@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Allocator throughput: 2 processes x 16 threads allocating island ids on a fresh database.
+
+    .venv/bin/python bench/allocator.py [--processes 2] [--threads 16] [--per-thread 20] [--private]
+
+Uses the MariaDB at 127.0.0.1:3306 (root, no password) or, failing that or with --private, a
+private mariadbd. Creates a throw-away database, migrates it, starts every worker, releases them
+together, and reports allocations per second over the burst (from the go signal to the last
+result) against the goal of 500/s. Checks that no id was handed out twice and that the ids run
+contiguously from id_min. Exit status 1 if a check fails (not if only the goal is missed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from island_ssh.config import DatabaseSettings, IslandSettings  # noqa: E402
+from island_ssh.store import Store, hash_token  # noqa: E402
+from island_ssh.testing.mariadb import find_or_start_mariadb  # noqa: E402
+
+GOAL_PER_SECOND = 500
+
+
+def worker(config: dict, threads: int, per_thread: int) -> None:
+    """One process: connect, say ready, wait for "go" on stdin, allocate, print the ids as JSON."""
+    store = Store(DatabaseSettings(**config["database"]), pool_size=threads)
+    islands = IslandSettings(**config["islands"])
+    store.schema_version()
+    ids: list[int] = []
+    errors: list[str] = []
+    start = threading.Barrier(threads + 1, timeout=60)
+
+    def run() -> None:
+        start.wait()
+        for i in range(per_thread):
+            try:
+                ids.append(store.allocate("bench", "dev", lambda k: f"island-{k}", None, hash_token(str(i)),
+                                          islands).island_id)
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+
+    pool = [threading.Thread(target=run) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    print("ready", flush=True)
+    sys.stdin.readline()
+    start.wait()
+    for t in pool:
+        t.join(timeout=300)
+    print(json.dumps({"ids": ids, "errors": errors}), flush=True)
+    store.close()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=16)
+    ap.add_argument("--per-thread", type=int, default=20)
+    ap.add_argument("--private", action="store_true", help="always start a private mariadbd")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        worker(json.loads(args.worker), args.threads, args.per_thread)
+        return 0
+
+    total = args.processes * args.threads * args.per_thread
+    islands = IslandSettings(id_min=1, id_max=max(999, total))
+    with tempfile.TemporaryDirectory(prefix="island-bench-") as state, \
+            find_or_start_mariadb(state, private=args.private or None) as server:
+        name = f"isl_bench_{uuid.uuid4().hex[:10]}"
+        settings = server.settings(name)
+        Store(settings).migrate()
+        try:
+            config = json.dumps({"database": dataclasses.asdict(settings),
+                                 "islands": {"id_min": islands.id_min, "id_max": islands.id_max}})
+            cmd = [sys.executable, __file__, "--worker", config, "--threads", str(args.threads),
+                   "--per-thread", str(args.per_thread)]
+            procs = [subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                     for _ in range(args.processes)]
+            try:
+                for p in procs:
+                    if p.stdout.readline().strip() != "ready":
+                        print("a worker failed to start", file=sys.stderr)
+                        return 1
+                began = time.perf_counter()
+                for p in procs:
+                    p.stdin.write("go\n")
+                    p.stdin.flush()
+                results = [json.loads(p.communicate(timeout=600)[0]) for p in procs]
+                elapsed = time.perf_counter() - began
+            finally:
+                for p in procs:
+                    if p.poll() is None:
+                        p.kill()
+                        p.wait(timeout=10)
+        finally:
+            server.drop_database(name)
+
+    ids = [i for r in results for i in r["ids"]]
+    errors = [e for r in results for e in r["errors"]]
+    duplicates = len(ids) - len(set(ids))
+    contiguous = sorted(ids) == list(range(islands.id_min, islands.id_min + len(ids)))
+    rate = len(ids) / elapsed
+    print(f"server: {server.kind} {server.host}:{server.port}")
+    print(f"{len(ids)} allocations by {args.processes} processes x {args.threads} threads in {elapsed:.2f} s")
+    print(f"rate: {rate:.0f} allocations/s (goal >= {GOAL_PER_SECOND}/s: {'met' if rate >= GOAL_PER_SECOND else 'MISSED'})")
+    print(f"duplicates: {duplicates}, contiguous from {islands.id_min}: {contiguous}, errors: {len(errors)}")
+    for e in errors[:5]:
+        print("  error:", e)
+    return 0 if not duplicates and contiguous and not errors and len(ids) == total else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""transition/release/set_clock/update_overrides and the reads, on a real MariaDB."""
+
+from __future__ import annotations
+
+import pytest
+
+from island_ssh.config import IslandSettings
+from island_ssh.errors import InvalidInput
+from island_ssh.store import hash_token
+
+SETTINGS = IslandSettings(id_min=1, id_max=50)
+
+
+def new_island(store, owner="tester", branch="dev"):
+    return store.allocate(owner, branch, lambda i: f"island-{i}", {"memory": "2Gi"}, hash_token("t"), SETTINGS)
+
+
+def test_transition_writes_row_and_event_together(fresh_store):
+    row = new_island(fresh_store)
+    assert fresh_store.transition(row.island_id, row.generation, "applying", "Applying", "kubectl apply")
+    assert fresh_store.transition(row.island_id, row.generation, "creating", "ContainerCreating", "",
+                                  node="node-dev-1", host_ip="10.0.0.7", resource_version=1234)
+    assert fresh_store.transition(row.island_id, row.generation, "ready", "Ready", "server up", resource_version=1240)
+    now = fresh_store.get(row.island_id)
+    assert (now.state, now.reason, now.message, now.node, now.host_ip, now.resource_version) == (
+        "ready", "Ready", "server up", "node-dev-1", "10.0.0.7", 1240)
+    assert now.ready_at == now.state_since >= now.created_at
+    history = fresh_store.events(row.island_id)
+    assert [(e.from_state, e.to_state) for e in history] == [
+        (None, "allocated"), ("allocated", "applying"), ("applying", "creating"), ("creating", "ready")]
+    assert history[-1].at == now.updated_at and history[-1].resource_version == 1240
+
+
+def test_a_stale_generation_is_refused_and_changes_nothing(fresh_store):
+    old = new_island(fresh_store)
+    assert fresh_store.release(old.island_id, old.generation, "PodDeleted")
+    new = new_island(fresh_store)
+    assert (new.island_id, new.generation) == (old.island_id, old.generation + 1)
+    before = fresh_store.events(new.island_id)
+    # a late event about the first pod must not touch the island that reuses its id
+    assert not fresh_store.transition(old.island_id, old.generation, "failed", "Error", "old pod died")
+    assert not fresh_store.release(old.island_id, old.generation, "PodDeleted")
+    assert not fresh_store.set_clock(old.island_id, old.generation, 3600, "+1h")
+    assert fresh_store.get(new.island_id).state == "allocated"
+    assert fresh_store.events(new.island_id) == before
+
+
+def test_expected_from_guards_the_transition(fresh_store):
+    row = new_island(fresh_store)
+    assert not fresh_store.transition(row.island_id, row.generation, "ready", "Ready", "", expected_from="starting")
+    assert fresh_store.transition(row.island_id, row.generation, "applying", "Applying", "",
+                                  expected_from=("allocated", "lost"))
+    assert fresh_store.get(row.island_id).state == "applying"
+
+
+def test_deleted_is_final_for_its_generation(fresh_store):
+    row = new_island(fresh_store)
+    assert fresh_store.release(row.island_id, row.generation, "PodDeleted", "confirmed gone")
+    gone = fresh_store.get(row.island_id)
+    assert gone.state == "deleted" and gone.deleted_at is not None
+    assert not fresh_store.transition(row.island_id, row.generation, "ready", "Ready", "")
+    assert fresh_store.get(row.island_id).state == "deleted"
+    assert row.island_id not in {r.island_id for r in fresh_store.active()}
+
+
+def test_a_repeated_observation_records_no_new_event(fresh_store):
+    row = new_island(fresh_store)
+    for rv in (10, 11, 12):
+        assert fresh_store.transition(row.island_id, row.generation, "pending", "Pending", "", resource_version=rv)
+    assert len(fresh_store.events(row.island_id)) == 2
+    assert fresh_store.get(row.island_id).resource_version == 12
+
+
+def test_unknown_ids_and_states(fresh_store):
+    assert fresh_store.get(49) is None  # a free slot is not an island
+    assert not fresh_store.transition(49, 0, "ready", "Ready", "")
+    assert not fresh_store.transition(12345, 1, "ready", "Ready", "")
+    with pytest.raises(InvalidInput, match="state 'Running' is not one of"):
+        fresh_store.transition(1, 1, "Running", "", "")
+
+
+def test_long_kubernetes_text_is_kept_or_truncated_never_refused(fresh_store):
+    row = new_island(fresh_store)
+    message = "0/3 nodes are available: 3 Insufficient memory. 🏝 " * 2000  # ~100 KB
+    assert fresh_store.transition(row.island_id, row.generation, "unschedulable", "Unschedulable", message)
+    assert fresh_store.get(row.island_id).message == message
+    huge = "x" * 400_000
+    assert fresh_store.transition(row.island_id, row.generation, "failed", "R" * 300, huge)
+    stored = fresh_store.get(row.island_id)
+    assert stored.message.endswith("[truncated]") and len(stored.message) == 256 * 1024
+    assert len(stored.reason) == 255
+
+
+def test_clock_and_overrides(fresh_store):
+    row = new_island(fresh_store)
+    assert fresh_store.set_clock(row.island_id, row.generation, 86400.0, "+1d")
+    assert fresh_store.update_overrides(row.island_id, row.generation, {"image": "game:7", "memory": None})
+    now = fresh_store.get(row.island_id)
+    assert (now.clock_offset_seconds, now.clock_setting) == (86400.0, "+1d")
+    assert now.overrides == {"image": "game:7"}
+    assert fresh_store.events(row.island_id)[-1].reason == "ClockChanged"
+    assert fresh_store.set_clock(row.island_id, row.generation, None, "@2021-09-18 23:30:07")
+    assert fresh_store.get(row.island_id).clock_offset_seconds is None
+
+
+def test_list_filters_and_active(fresh_store):
+    a = new_island(fresh_store, owner="刘电波", branch="dev")
+    b = new_island(fresh_store, owner="alice", branch="weekly")
+    c = new_island(fresh_store, owner="alice", branch="dev")
+    fresh_store.transition(b.island_id, b.generation, "ready", "Ready", "")
+    fresh_store.release(c.island_id, c.generation, "PodDeleted")
+    ids = lambda rows: [r.island_id for r in rows]  # noqa: E731
+    assert ids(fresh_store.list()) == [a.island_id, b.island_id, c.island_id]
+    assert ids(fresh_store.list(owner="alice")) == [b.island_id, c.island_id]
+    assert ids(fresh_store.list(owner="alice", branch="dev")) == [c.island_id]
+    assert ids(fresh_store.list(states=["ready", "allocated"])) == [a.island_id, b.island_id]
+    assert ids(fresh_store.list(states=[])) == []
+    assert ids(fresh_store.active()) == [a.island_id, b.island_id]
+    assert [e.to_state for e in fresh_store.events(c.island_id, generation=c.generation, limit=1)] == ["deleted"]
