@@ -94,8 +94,8 @@ class IslandService:
             owner=req.owner, branch=req.branch,
             pod_name_fn=lambda island_id: pod_name(req.owner, req.branch, island_id),
             overrides=req.overrides(), token_hash=token_hash(token), settings=self.islands)
-        offset = clocks.initial_offset(req.start_time, time.time())
-        if offset is not None:
+        if req.start_time:
+            offset = clocks.initial_offset(req.start_time, time.time())
             self.store.set_clock(row.island_id, row.generation, offset, req.start_time)
         return row, self._render(row, req, token)
 

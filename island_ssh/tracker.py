@@ -22,6 +22,7 @@ from .config import IslandSettings, TrackerSettings
 from .errors import IslandError
 from .kube import Kubectl, MANAGED_SELECTOR
 from .podstate import classify
+from .ssh import StreamTimeout
 from .statemachine import IslandSnapshot, check_timeout, next_transition, on_relist
 from .watch import WatchParseError, parse_watch_line
 
@@ -47,6 +48,14 @@ class Announcement:
 def snapshot(row) -> IslandSnapshot:
     return IslandSnapshot(state=row.state, reason=row.reason, message=row.message,
                           resource_version=row.resource_version, generation=row.generation)
+
+
+def _next_line(stream, timeout: float) -> str | None:
+    """The first line if one comes within timeout, else None (also at a quick end)."""
+    try:
+        return stream.get_line(timeout=timeout)
+    except StreamTimeout:
+        return None
 
 
 class Tracker:
@@ -148,26 +157,24 @@ class Tracker:
         stream = self.kubectl.watch_pods(self.selector)
         self.watches += 1
         try:
-            first = stream.get_line(timeout=FIRST_LINE_WAIT)
+            first = _next_line(stream, FIRST_LINE_WAIT)
             self._relist()
             self.watch_started.set()
             if first is not None:
                 self.handle_line(first)
             last_line = time.monotonic()
             while not self._stop.is_set():
-                line = stream.get_line(timeout=0.25)
+                try:
+                    line = stream.get_line(timeout=0.25)
+                except StreamTimeout:
+                    line = ""
                 now = time.monotonic()
-                if line is not None:
+                if line is None:  # the watch ended; get_line raised instead if the connection dropped
+                    log.info("kubectl watch ended (exit %s); restarting", stream.exit_code)
+                    return
+                if line:
                     last_line = now
                     self.handle_line(line)
-                elif stream.finished.is_set():
-                    # drain what the reader thread queued before the end
-                    while (line := stream.get_line(timeout=0)) is not None:
-                        self.handle_line(line)
-                    if stream.exception is not None:
-                        raise stream.exception
-                    log.info("kubectl watch ended (exit %s); restarting", stream.exit_status)
-                    return
                 elif now - last_line > self.settings.stale_after:
                     log.info("kubectl watch silent for %.0fs; restarting", now - last_line)
                     return
