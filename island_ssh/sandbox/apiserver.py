@@ -24,7 +24,7 @@ import kmock
 import yaml
 
 from . import admission, execws, openapi, tables
-from .apierrors import ApiError, bad_request, method_not_allowed, not_found, unauthorized
+from .apierrors import ApiError, already_exists, bad_request, method_not_allowed, not_found, unauthorized
 from .cluster import Cluster
 from .objects import Event
 from .patches import apply_patch
@@ -253,7 +253,6 @@ class SandboxApiServer(kmock.KubernetesScaffold):
             obj["status"] = {"phase": "Active"}
         if request.params.get("dryRun"):
             if self.store.get(definition.plural, ns, meta["name"]) is not None:
-                from .apierrors import already_exists
                 raise already_exists(definition.plural, meta["name"])
             return _json(obj, 201)
         return _json(self.store.create(definition.plural, obj), 201)

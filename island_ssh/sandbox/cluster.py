@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import volumes
-from .apierrors import ApiError, bad_request, not_found
+from .apierrors import bad_request, not_found
 from .objects import Event, ObjectStore, now_rfc3339
 from .openapi import KUBELET_VERSION
 from .quantities import format_kibibytes
