@@ -26,9 +26,9 @@ import yaml
 from . import admission, execws, openapi, tables
 from .apierrors import ApiError, already_exists, bad_request, method_not_allowed, not_found, unauthorized
 from .cluster import Cluster
-from .objects import Event
 from .patches import apply_patch
 from .selectors import SelectorError, Selector
+from .watches import WatchRequest, serve_watch
 
 log = logging.getLogger(__name__)
 KEPT_REQUESTS = 20  # kmock records every request; a long-running server keeps only the last few
@@ -310,81 +310,25 @@ class SandboxApiServer(kmock.KubernetesScaffold):
     # -- watch ----------------------------------------------------------------------------------
     async def _watch(self, request: ApiRequest, plural: str, ns: str | None,
                      name: str | None = None) -> aiohttp.web.StreamResponse:
-        selector = self._selector(request, name)
         params = request.params
-        rv = params.get("resourceVersion") or ""
-        initial = rv in ("", "0") or params.get("sendInitialEvents") == "true"
-        table = self._wants_table(request)
-        include = params.get("includeObject", "Metadata")
         timeout = self.watch_timeout
         if params.get("timeoutSeconds"):
             timeout = min(timeout, float(params["timeoutSeconds"]))
-        response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json",
-                                                       "Cache-Control": "no-cache, private"})
-        response.enable_chunked_encoding()
-        try:
-            since = None if initial else int(rv)
-        except ValueError:
-            raise bad_request(f"invalid resource version: {rv}") from None
-        try:
-            watcher, backlog = self.store.watch(plural, ns, since)
-        except ApiError as e:
-            await response.prepare(request.raw)
-            await response.write(json.dumps({"type": "ERROR", "object": e.status()}).encode() + b"\n")
-            await response.write_eof()
-            return response
-
-        def frame(kind: str, obj: dict[str, Any]) -> bytes:
-            body = tables.render_table(plural, [obj], time.time(), obj["metadata"]["resourceVersion"], include) \
-                if table else obj
-            return json.dumps({"type": kind, "object": body}).encode() + b"\n"
-
-        def translate(event: Event) -> bytes | None:
-            now_in = selector.matches(event.obj)
-            was_in = event.old is not None and selector.matches(event.old) if event.type == "MODIFIED" else now_in
-            if event.type == "MODIFIED" and now_in != was_in:
-                return frame("ADDED" if now_in else "DELETED", event.obj)
-            return frame(event.type, event.obj) if now_in else None
-
-        try:
-            await response.prepare(request.raw)
-            if initial:
-                for obj in list(self.store.items(plural, ns)):
-                    if selector.matches(obj):
-                        await response.write(frame("ADDED", obj))
-                if params.get("sendInitialEvents") == "true":
-                    kind = openapi.RESOURCES[plural].kind
-                    mark = {"kind": kind, "apiVersion": "v1", "metadata": {
-                        "resourceVersion": str(self.store.resource_version),
-                        "annotations": {"k8s.io/initial-events-end": "true"}}}
-                    await response.write(json.dumps({"type": "BOOKMARK", "object": mark}).encode() + b"\n")
-            for event in backlog:
-                if (chunk := translate(event)) is not None:
-                    await response.write(chunk)
-            deadline = asyncio.get_running_loop().time() + timeout
-            while True:
-                remaining = deadline - asyncio.get_running_loop().time()
-                if remaining <= 0:
-                    break
-                try:
-                    event = await asyncio.wait_for(watcher.queue.get(), remaining)
-                except asyncio.TimeoutError:
-                    break
-                if (chunk := translate(event)) is not None:
-                    await response.write(chunk)
-            await response.write_eof()
-        except ConnectionError:
-            pass  # the client went away; a cancelled handler (same cause) unwinds through finally
-        finally:
-            self.store.unwatch(watcher)
-        return response
+        return await serve_watch(request.raw, self.store, WatchRequest(
+            plural=plural, kind=openapi.RESOURCES[plural].kind, namespace=ns,
+            selector=self._selector(request, name), resource_version=params.get("resourceVersion") or "",
+            send_initial_events=params.get("sendInitialEvents") == "true", as_table=self._wants_table(request),
+            include_object=params.get("includeObject", "Metadata"), timeout=timeout))
 
     # -- logs and exec ------------------------------------------------------------------------
     async def _logs(self, request: ApiRequest, ns: str, name: str) -> aiohttp.web.StreamResponse:
         kubelet, container = self.cluster.kubelet_for(ns, name, request.params.get("container"))
         tail = request.params.get("tailLines")
         tail_lines = int(tail) if tail not in (None, "") else None
-        data = kubelet.logs(ns, name, container, tail_lines)
+        try:
+            data = kubelet.logs(ns, name, container, tail_lines)
+        except (LookupError, ValueError, OSError) as e:  # the kubelet's "not started"/"no such container"
+            raise bad_request(str(e) or type(e).__name__) from None
         if request.params.get("follow") != "true":
             return aiohttp.web.Response(body=data, content_type="text/plain")
         response = aiohttp.web.StreamResponse(headers={"Content-Type": "text/plain"})
