@@ -93,7 +93,7 @@ def test_seed_pod_lifecycle_exec_and_logs(sandbox_cluster):
     piped = c.kubectl("exec", "-i", name, "-c", "side-container", "--", "cat", stdin="round trip\n")
     assert (piped.returncode, piped.stdout) == (0, "round trip\n")
     logs = wait_for(lambda: "listening" in (out := c.kubectl_ok("logs", name, "-c", "altraserver")) and out,
-                    10, "server log")
+                    10, what="server log")
     assert logs.splitlines()[:2] == ["island server starting", "island server listening"]
     assert c.kubectl_ok("logs", name, "-c", "altraserver", "--tail=1") == "island server listening\n"
 

@@ -41,10 +41,10 @@ def test_multi_document_apply_binds_claim_and_schedules_pod(standin_cluster):
                                                         pv, pvc))
     assert out.splitlines() == ["pod/seeded created", "persistentvolume/code-pv created",
                                 "persistentvolumeclaim/code-claim created"]
-    claim = wait_for(lambda: (o := c.get_json("pvc", "code-claim"))["status"].get("phase") == "Bound" and o, 5, "bound PVC")
+    claim = wait_for(lambda: (o := c.get_json("pvc", "code-claim"))["status"].get("phase") == "Bound" and o, 5, what="bound PVC")
     assert claim["spec"]["volumeName"] == "code-pv"
     assert c.get_json("pv", "code-pv")["spec"]["claimRef"]["name"] == "code-claim"
-    bound = wait_for(lambda: (o := c.get_json("pod", "seeded"))["spec"].get("nodeName") and o, 5, "scheduling")
+    bound = wait_for(lambda: (o := c.get_json("pod", "seeded"))["spec"].get("nodeName") and o, 5, what="scheduling")
     assert bound["spec"]["nodeName"] in ("node-dev-1", "node-dev-2")
     meta = bound["metadata"]
     assert uuid.UUID(meta["uid"]) and meta["creationTimestamp"].endswith("Z") and int(meta["resourceVersion"]) > 0
@@ -111,7 +111,7 @@ def test_watch_resumes_from_resource_version(standin_cluster):
 def test_unschedulable_memory_message(standin_cluster):
     c = standin_cluster
     c.kubectl_ok("apply", "-f", "-", stdin=dump(pod("too-big", branch="dev", memory="100Gi")))
-    cond = wait_for(lambda: scheduled_condition(c, "too-big"), 5, "PodScheduled condition")
+    cond = wait_for(lambda: scheduled_condition(c, "too-big"), 5, what="PodScheduled condition")
     assert cond["status"] == "False" and cond["reason"] == "Unschedulable"
     assert cond["message"] == (
         "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 2 Insufficient memory. "
@@ -123,16 +123,15 @@ def test_unschedulable_memory_message(standin_cluster):
 def test_host_port_clash_then_capacity_freed(standin_cluster):
     c = standin_cluster
     c.kubectl_ok("apply", "-f", "-", stdin=dump(pod("port-a", branch="weekly", host_ports=[31001])))
-    wait_for(lambda: c.get_json("pod", "port-a")["spec"].get("nodeName"), 5, "port-a scheduled")
+    wait_for(lambda: c.get_json("pod", "port-a")["spec"].get("nodeName"), 5, what="port-a scheduled")
     c.kubectl_ok("apply", "-f", "-", stdin=dump(pod("port-b", branch="weekly", host_ports=[31001])))
-    cond = wait_for(lambda: scheduled_condition(c, "port-b"), 5, "port-b condition")
+    cond = wait_for(lambda: scheduled_condition(c, "port-b"), 5, what="port-b condition")
     assert cond["message"] == (
         "0/3 nodes are available: 1 node(s) didn't have free ports for the requested pod ports, "
         "2 node(s) didn't match Pod's node affinity/selector. "
         f"preemption: 0/3 nodes are available: 1 {NO_VICTIMS}, 2 {NOT_HELPFUL}..")
     c.kubectl_ok("delete", "pod", "port-a", "--wait=true", timeout=30)
-    moved = wait_for(lambda: (o := c.get_json("pod", "port-b"))["spec"].get("nodeName") and o, 5,
-                     "port-b scheduled once port-a is gone")
+    moved = wait_for(lambda: (o := c.get_json("pod", "port-b"))["spec"].get("nodeName") and o, 5, what="port-b scheduled once port-a is gone")
     assert moved["spec"]["nodeName"] == "node-weekly-1"
     assert scheduled_condition(c, "port-b")["status"] == "True"
     force_delete(c, "port-b")
@@ -141,7 +140,7 @@ def test_host_port_clash_then_capacity_freed(standin_cluster):
 def test_node_selector_weekly_lands_on_weekly_node(standin_cluster):
     c = standin_cluster
     c.kubectl_ok("apply", "-f", "-", stdin=dump(pod("weekly-pod", branch="weekly", memory="512M")))
-    obj = wait_for(lambda: (o := c.get_json("pod", "weekly-pod"))["status"].get("hostIP") and o, 5, "running")
+    obj = wait_for(lambda: (o := c.get_json("pod", "weekly-pod"))["status"].get("hostIP") and o, 5, what="running")
     assert obj["spec"]["nodeName"] == "node-weekly-1"
     assert obj["status"]["hostIP"] == c.node_ips["node-weekly-1"] == "127.0.0.13"
     wide = c.kubectl_ok("get", "pod", "weekly-pod", "-o", "wide", "--no-headers").split()
@@ -152,7 +151,7 @@ def test_node_selector_weekly_lands_on_weekly_node(standin_cluster):
 def test_delete_goes_terminating_then_deleted(standin_cluster):
     c = standin_cluster
     c.kubectl_ok("apply", "-f", "-", stdin=dump(pod("doomed", labels={"d": "1"})))
-    wait_for(lambda: c.get_json("pod", "doomed")["status"].get("phase") == "Running", 5, "running")
+    wait_for(lambda: c.get_json("pod", "doomed")["status"].get("phase") == "Running", 5, what="running")
     reader = LineReader(c.kubectl_popen("get", "pods", "-l", "d=1", "-w", "--output-watch-events", "-o", "json"))
     try:
         reader.events_until(lambda ev: len(ev) >= 1, 10)
@@ -221,11 +220,11 @@ def test_errors_carry_kubernetes_reasons(standin_cluster):
 def test_eviction_subresource_fails_the_pod(standin_cluster):
     c = standin_cluster
     c.kubectl_ok("apply", "-f", "-", stdin=dump(pod("evicted")))
-    wait_for(lambda: c.get_json("pod", "evicted")["status"].get("phase") == "Running", 5, "running")
+    wait_for(lambda: c.get_json("pod", "evicted")["status"].get("phase") == "Running", 5, what="running")
     eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "evicted", "namespace": "default"}}
     c.kubectl_ok("create", "--raw", "/api/v1/namespaces/default/pods/evicted/eviction", "-f", "-",
                  stdin=json.dumps(eviction))
-    status = wait_for(lambda: (s := c.get_json("pod", "evicted")["status"]).get("reason") == "Evicted" and s, 5, "Evicted")
+    status = wait_for(lambda: (s := c.get_json("pod", "evicted")["status"]).get("reason") == "Evicted" and s, 5, what="Evicted")
     assert status["phase"] == "Failed"
     force_delete(c, "evicted")
 
@@ -233,7 +232,7 @@ def test_eviction_subresource_fails_the_pod(standin_cluster):
 def test_exec_and_logs_round_trip(standin_cluster):
     c = standin_cluster
     c.kubectl_ok("apply", "-f", "-", stdin=dump(pod("shell")))
-    wait_for(lambda: c.get_json("pod", "shell")["status"].get("phase") == "Running", 5, "running")
+    wait_for(lambda: c.get_json("pod", "shell")["status"].get("phase") == "Running", 5, what="running")
     failed = c.kubectl("exec", "shell", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
     assert (failed.returncode, failed.stdout, failed.stderr.splitlines()[0]) == (3, "out\n", "err")
     assert "command terminated with exit code 3" in failed.stderr
