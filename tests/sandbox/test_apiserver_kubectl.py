@@ -285,3 +285,23 @@ def test_too_old_resource_version_gets_410_expired(short_cluster):
     status = events[0]["object"]
     assert (status["code"], status["reason"], status["kind"]) == (410, "Expired", "Status")
     assert status["message"].startswith("too old resource version: 1 (")
+
+
+def test_sigterm_shuts_down_kubelets_and_exits_cleanly(tmp_path):
+    import signal
+
+    from fixtures.sandbox import STANDIN_KUBELET, start_sandbox_cluster, stop_sandbox_cluster
+    cluster = start_sandbox_cluster(tmp_path / "api", kubelet=STANDIN_KUBELET)
+    try:
+        assert cluster.info["pid"] == cluster.proc.pid
+        assert json.loads((tmp_path / "api" / "server.json").read_text())["node_ips"] == {
+            "node-dev-1": "127.0.0.11", "node-dev-2": "127.0.0.12", "node-weekly-1": "127.0.0.13"}
+        cluster.kubectl_ok("apply", "-f", "-", stdin=dump(pod("survivor")))
+        wait_for(lambda: cluster.get_json("pod", "survivor")["status"].get("phase") == "Running", 5, what="running")
+        cluster.proc.send_signal(signal.SIGTERM)
+        assert cluster.proc.wait(20) == 0
+        log = cluster.log.read_text()
+        assert "shutting down kubelets" in log and "Traceback" not in log
+        assert not (tmp_path / "api" / "server.json").exists()
+    finally:
+        stop_sandbox_cluster(cluster.proc)
