@@ -30,7 +30,9 @@ _STATUS_LINE = re.compile(rb" (-?\d+)\n")
 
 
 def new_token() -> str:
-    return secrets.token_hex(16)
+    # 64 random bits: unguessable for output, and short, because bash reads its script input one
+    # byte per read(): every byte of the frame costs a syscall on the master.
+    return secrets.token_hex(8)
 
 
 def _printf_marker(kind: str, token: str, with_value: str | None, to_stderr: bool) -> str:
@@ -88,25 +90,32 @@ def frame_command(
         head = f"{{ rm -f {path}; {evaluated}; }} <{path}"
     else:
         head = f"{{ {evaluated}; }} </dev/null"
-    tail = (
-        "; __island_ssh_rc=$?; "
-        + _printf_marker("END", token, '"$__island_ssh_rc"', to_stderr=False)
-        + "; "
-        + _printf_marker("END", token, None, to_stderr=True)
-        + "\n"
-    )
+    tail = f";{END_FUNCTION} {token} $?\n"
     # The here-document body starts after the first unquoted newline (bash and dash agree), i.e.
     # after the markers' line, even when the quoted command itself spans several lines.
     script = head.encode("utf-8") + tail.encode("ascii") + body
     return Framed(script, marker("END", token), marker("END", token))
 
 
+# Defined once per shell (frame_sync) so each command's frame stays short: bash reads its script
+# one byte per read(), and the frame's length bounded the commands/s of a channel. A command that
+# redefines it desynchronises its shell, which then times out and is replaced like any other.
+END_FUNCTION = "__island_ssh_end"
+_END_FUNCTION_DEFINITION = (
+    f"{END_FUNCTION}() {{ printf '%s%s %d\\n' '{PREFIX}' \"END_$1\" \"$2\"; "
+    f"printf '%s%s\\n' '{PREFIX}' \"END_$1\" >&2; }}"
+)
+
+
 def frame_sync(token: str) -> Framed:
-    """Sent once when a shell channel opens: everything the login profile printed before the
-    READY markers is discarded, and the stdout marker carries the shell's PID (= its process
-    group, sshd runs it with setsid) so a stuck command can be killed with its whole group."""
+    """Sent once when a shell channel opens: defines the end-marker function; everything the
+    login profile printed before the READY markers is discarded, and the stdout marker carries
+    the shell's PID (= its process group, sshd runs it with setsid) so a stuck command can be
+    killed with its whole group."""
     script = (
-        _printf_marker("READY", token, '"$$"', to_stderr=False)
+        _END_FUNCTION_DEFINITION
+        + "; "
+        + _printf_marker("READY", token, '"$$"', to_stderr=False)
         + "; "
         + _printf_marker("READY", token, None, to_stderr=True)
         + "\n"

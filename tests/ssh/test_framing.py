@@ -47,10 +47,15 @@ def test_inline_stdin_body_cannot_end_the_here_document_early():
 def test_framed_command_runs_in_a_local_shell(shell, command, stdin):
     """The same script, piped into local bash and dash, yields exact output and markers."""
     framed = framing.frame_command(command, TOKEN, stdin_inline=stdin)
-    done = subprocess.run([shell], input=framed.script + b"echo after\n", capture_output=True, timeout=10)
+    sync = framing.frame_sync("0" * 16)
+    script = sync.script + framed.script + b"echo after\n"
+    done = subprocess.run([shell], input=script, capture_output=True, timeout=10)
+    ready_out = framing.MarkerScanner(sync.stdout_marker, with_value=True)
+    ready_err = framing.MarkerScanner(sync.stderr_marker, with_value=False)
+    assert ready_out.feed(done.stdout) and ready_err.feed(done.stderr)
     out = framing.MarkerScanner(framed.stdout_marker, with_value=True)
     err = framing.MarkerScanner(framed.stderr_marker, with_value=False)
-    assert out.feed(done.stdout) and err.feed(done.stderr)
+    assert out.feed(ready_out.trailing) and err.feed(ready_err.trailing)
     expected = subprocess.run([shell, "-c", command], input=stdin or b"", capture_output=True, timeout=10)
     assert out.value == expected.returncode
     assert out.body == expected.stdout
