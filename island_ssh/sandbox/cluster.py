@@ -129,6 +129,8 @@ class Cluster:
             asyncio.get_running_loop().call_soon(self.bind_volumes)
         if event.resource in ("pods", "nodes", "persistentvolumeclaims"):
             self.scheduler.wake()
+        if event.resource == "pods" and event.type == "ADDED" and event.obj["spec"].get("nodeName"):
+            self._spawn(self._start_on_kubelet(event.obj), f"start {event.obj['metadata']['name']}")
 
     def bind_volumes(self) -> None:
         pvs = list(self.store.items("persistentvolumes"))
@@ -179,12 +181,17 @@ class Cluster:
             return
         fresh["spec"]["nodeName"] = decision.node
         fresh["status"]["conditions"] = conditions + [_condition("PodScheduled", "True")]
-        bound = self.store.replace("pods", fresh)
-        kubelet = self.kubelets.get(decision.node)
-        if kubelet is not None:
-            paths = volumes.host_paths(bound, self._claims(ns),
-                                       {v["metadata"]["name"]: v for v in self.store.items("persistentvolumes")})
-            await kubelet.start_pod(copy.deepcopy(bound), paths)
+        await self._start_on_kubelet(self.store.replace("pods", fresh))
+
+    async def _start_on_kubelet(self, pod: dict[str, Any]) -> None:
+        """Hand a bound pod to its node's kubelet (also pods created with spec.nodeName set)."""
+        kubelet = self.kubelets.get(pod["spec"]["nodeName"])
+        if kubelet is None:
+            return  # a node without a kubelet (or no such node): the pod stays Pending, as on a real cluster
+        ns = pod["metadata"].get("namespace", "")
+        paths = volumes.host_paths(pod, self._claims(ns),
+                                   {v["metadata"]["name"]: v for v in self.store.items("persistentvolumes")})
+        await kubelet.start_pod(copy.deepcopy(pod), paths)
 
     # -- kubelet reports ----------------------------------------------------------------------
     def merge_kubelet_status(self, node: str, namespace: str, name: str, status: dict[str, Any]) -> None:

@@ -90,3 +90,14 @@ def test_force_delete_and_unscheduled_pods_go_at_once():
         assert cluster.store.get("pods", "default", "running") is None
         assert gone["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 143
     asyncio.run(scenario())
+
+
+def test_pod_created_with_node_name_bypasses_the_scheduler():
+    async def scenario():
+        cluster, _ = make_cluster()
+        prebound = new_pod("prebound", branch="dev")
+        prebound["spec"]["nodeName"] = "weekly-1"  # a real kubelet runs what is bound to it, selector or not
+        cluster.store.create("pods", prebound)
+        await asyncio.gather(*cluster._tasks)
+        assert cluster.store.get("pods", "default", "prebound")["status"]["hostIP"] == "127.0.0.12"
+    asyncio.run(scenario())
