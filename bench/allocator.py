@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -76,6 +77,7 @@ def main() -> int:
         return 0
 
     total = args.processes * args.threads * args.per_thread
+    load_before = os.getloadavg()
     islands = IslandSettings(id_min=1, id_max=max(999, total))
     with tempfile.TemporaryDirectory(prefix="island-bench-") as state, \
             find_or_start_mariadb(state, private=args.private or None) as server:
@@ -113,7 +115,8 @@ def main() -> int:
     duplicates = len(ids) - len(set(ids))
     contiguous = sorted(ids) == list(range(islands.id_min, islands.id_min + len(ids)))
     rate = len(ids) / elapsed
-    print(f"server: {server.kind} {server.host}:{server.port}")
+    print(f"server: {server.kind} {server.host}:{server.port}; load average before the run: "
+          f"{load_before[0]:.2f} on {os.cpu_count()} cores (other work on the machine lowers the figure)")
     print(f"{len(ids)} allocations by {args.processes} processes x {args.threads} threads in {elapsed:.2f} s")
     print(f"rate: {rate:.0f} allocations/s (goal >= {GOAL_PER_SECOND}/s: {'met' if rate >= GOAL_PER_SECOND else 'MISSED'})")
     print(f"duplicates: {duplicates}, contiguous from {islands.id_min}: {contiguous}, errors: {len(errors)}")

@@ -44,8 +44,15 @@ def check_id_range(settings: IslandSettings) -> tuple[int, int]:
     return lo, hi
 
 
+def count_slots(cur, id_min: int, id_max: int) -> int:
+    cur.execute("SELECT COUNT(*) AS n FROM islands WHERE island_id BETWEEN %s AND %s", (id_min, id_max))
+    return cur.fetchone()["n"]
+
+
 def ensure_slots(cur, id_min: int, id_max: int) -> int:
     """Create the missing free rows of the range; return how many were created."""
+    if count_slots(cur, id_min, id_max) == id_max - id_min + 1:
+        return 0
     cur.execute("SELECT island_id FROM islands WHERE island_id BETWEEN %s AND %s", (id_min, id_max))
     present = {row["island_id"] for row in cur.fetchall()}
     missing = [i for i in range(id_min, id_max + 1) if i not in present]

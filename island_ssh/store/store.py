@@ -13,7 +13,7 @@ from typing import Any, Callable, Collection, Mapping, Sequence
 from ..config import DatabaseSettings, IslandSettings
 from ..errors import StoreError
 from . import islands, registrations
-from .allocator import allocate_island, check_id_range, ensure_slots
+from .allocator import allocate_island, check_id_range, count_slots, ensure_slots
 from .db import Database, quote_identifier
 from .locks import NamedLock, named_lock
 from .migrations import Migration, Migrator
@@ -96,6 +96,10 @@ class Store:
         )
 
     def _ensure_slots(self, id_range: tuple[int, int]) -> None:
+        if self.db.transaction(lambda cur: count_slots(cur, *id_range), idempotent=True,
+                               what="counting island id rows") == id_range[1] - id_range[0] + 1:
+            self._ranges_ready.add(id_range)
+            return
         # Creators take turns under a named lock held until their commit: two concurrent
         # INSERT IGNOREs would leave shared locks on existing rows that SKIP LOCKED then skips.
         lock_name = "island_ssh.slots." + hashlib.sha256(self.settings.name.encode()).hexdigest()[:32]

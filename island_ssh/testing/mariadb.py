@@ -153,8 +153,10 @@ class PrivateMariaDB(MariaDBServer):
 
     kind = "private"
 
-    def __init__(self, state_dir: str | os.PathLike, port: int | None = None, start_timeout: float = 30.0) -> None:
+    def __init__(self, state_dir: str | os.PathLike, port: int | None = None, start_timeout: float = 30.0,
+                 extra_args: list[str] | tuple[str, ...] = ()) -> None:
         super().__init__("127.0.0.1", port or free_port(), "root", "")
+        self.extra_args = list(extra_args)
         self.state_dir = Path(state_dir).resolve()
         self.datadir = self.state_dir / "data"
         self.log_file = self.state_dir / "mariadbd.log"
@@ -212,6 +214,7 @@ class PrivateMariaDB(MariaDBServer):
         ]
         if os.geteuid() == 0:
             cmd.append("--user=root")
+        cmd.extend(self.extra_args)
         self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_for(lambda: self.process.poll() is not None or self.is_up(), self.start_timeout,
