@@ -99,3 +99,38 @@ def test_seed_pod_lifecycle_exec_and_logs(sandbox_cluster):
 
     c.kubectl_ok("delete", "pod", name, timeout=60)
     assert "NotFound" in c.kubectl("get", "pod", name).stderr
+
+
+def _processes_with(marker: str) -> list[int]:
+    from pathlib import Path
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+                state = (entry / "stat").read_text().split(") ", 1)[1][0]
+            except (OSError, IndexError):
+                continue
+            if marker.encode() in cmdline and state != "Z":
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_sigterm_stops_every_pod_process(tmp_path):
+    import signal
+    import uuid
+
+    from fixtures.sandbox import start_sandbox_cluster, stop_sandbox_cluster
+    marker = f"island-e2e-{uuid.uuid4().hex[:8]}"
+    cluster = start_sandbox_cluster(tmp_path / "api")
+    try:
+        pod = seed_pod("doomed-by-sigterm")
+        pod["spec"]["containers"] = [{"name": "sleeper", "image": "alpine:3.14.1",
+                                      "command": ["/bin/sh", "-c", f": {marker}; sleep 1000"]}]
+        cluster.kubectl_ok("apply", "-f", "-", stdin=dump(pod))
+        wait_for(lambda: _processes_with(marker), 20, what="the pod's process")
+        cluster.proc.send_signal(signal.SIGTERM)
+        assert cluster.proc.wait(30) == 0
+        assert _processes_with(marker) == []
+    finally:
+        stop_sandbox_cluster(cluster.proc)
