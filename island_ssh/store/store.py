@@ -15,7 +15,7 @@ from ..errors import StoreError
 from . import islands, registrations
 from .allocator import allocate_island, check_id_range, count_slots, ensure_slots
 from .db import Database, quote_identifier
-from .locks import NamedLock, named_lock
+from .locks import MAX_LOCK_NAME, NamedLock, named_lock
 from .migrations import Migration, Migrator
 from .rows import EventRow, IslandRow, RegistrationResult, RegistrationRow, check_island_id
 
@@ -29,12 +29,13 @@ class Store:
         *,
         read_timeout: float | None = None,
         write_timeout: float | None = None,
-        lock_wait_timeout: int = 10,
+        lock_wait_timeout: int | None = None,
         pool_size: int = 16,
         migrations: list[Migration] | None = None,
     ) -> None:
-        """No connection is made until the first call. Timeouts are seconds; read/write default
-        to the settings' ``read_timeout``/``write_timeout`` when they exist, else 30."""
+        """No connection is made until the first call. Timeouts are seconds; each defaults to the
+        settings' ``read_timeout``/``write_timeout``/``lock_wait_timeout`` when those fields
+        exist, else 30, 30 and 10."""
         self.settings = settings
         if settings.registration_table in _OWN_TABLES:
             raise StoreError(f"database.registration_table must not be one of island_ssh's own tables "
@@ -44,7 +45,7 @@ class Store:
             settings,
             read_timeout=read_timeout or getattr(settings, "read_timeout", 30.0),
             write_timeout=write_timeout or getattr(settings, "write_timeout", 30.0),
-            lock_wait_timeout=lock_wait_timeout,
+            lock_wait_timeout=lock_wait_timeout or getattr(settings, "lock_wait_timeout", 10),
             pool_size=pool_size,
         )
         self.migrator = Migrator(self.db, settings.registration_table, migrations)
@@ -193,9 +194,22 @@ class Store:
 
     # -- locks -----------------------------------------------------------------------------
     def named_lock(self, name: str, timeout: float = 0) -> contextlib.AbstractContextManager[bool]:
-        """``with store.named_lock("island_ssh.tracker") as acquired:`` (True/False, never waits at 0)."""
-        return named_lock(self.db, name, timeout)
+        """``with store.named_lock("island_ssh.tracker") as acquired:`` (True/False, never waits at 0).
+
+        Scoped to this database: the same name on another database of the same server (the demo
+        beside a test run) is another lock."""
+        return named_lock(self.db, self.lock_name(name), timeout)
 
     def lock(self, name: str) -> NamedLock:
         """A NamedLock to acquire()/still_held()/release() by hand, for long holders."""
-        return NamedLock(self.db, name)
+        return NamedLock(self.db, self.lock_name(name))
+
+    def lock_name(self, name: str) -> str:
+        """The server-wide GET_LOCK name for ``name`` in this database (at most 64 characters)."""
+        if not isinstance(name, str) or not name or len(name) > MAX_LOCK_NAME:
+            raise StoreError(f"lock name {name!r}: must be 1 to {MAX_LOCK_NAME} characters")
+        scoped = f"{self.settings.name}/{name}"
+        if len(scoped) <= MAX_LOCK_NAME:
+            return scoped
+        digest = hashlib.sha256(scoped.encode("utf-8")).hexdigest()[:16]
+        return f"{scoped[:MAX_LOCK_NAME - 17]}~{digest}"

@@ -102,3 +102,15 @@ def test_bad_lock_names_are_refused(store):
     with pytest.raises(StoreError, match="1 to 64 characters"):
         with store.named_lock("x" * 65):
             pass
+
+
+def test_locks_are_scoped_to_their_database(store, mariadb):
+    from fixtures.db import temporary_database
+
+    name = lock_name()
+    with temporary_database(mariadb, "otherdb") as other_db, Store(mariadb.settings(other_db)) as other:
+        with store.named_lock(name) as here, other.named_lock(name) as there:
+            assert here is True and there is True
+    long_name = "n" * 64
+    assert len(store.lock_name(long_name)) <= 64
+    assert store.lock_name(long_name) != store.lock_name("n" * 63 + "m")
