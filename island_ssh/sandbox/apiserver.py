@@ -129,9 +129,10 @@ class SandboxApiServer(kmock.KubernetesScaffold):
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         try:
             return await super()._handle(request)
-        except kmock.KubernetesError as e:  # answered here so kmock does not keep the exception
-            return _json(ApiError(e.status, e.reason or "NotFound", e.message or "the server could not "
-                                  "find the requested resource").status(), e.status)
+        except kmock.KubernetesError as e:  # answered here (kmock would keep the exception), worded as k8s
+            if e.status == 404:
+                return _json(ApiError(404, "NotFound", "the server could not find the requested resource").status(), 404)
+            return _json(ApiError(e.status, e.reason or "InternalError", e.message or repr(e)).status(), e.status)
 
     # -- resources ------------------------------------------------------------------------------
     async def _serve_resource(self, request: ApiRequest) -> aiohttp.web.StreamResponse:

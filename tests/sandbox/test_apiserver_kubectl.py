@@ -212,6 +212,8 @@ def test_errors_carry_kubernetes_reasons(standin_cluster):
     stale["metadata"]["labels"] = {"stale": "1"}
     conflict = c.kubectl("replace", "-f", "-", stdin=json.dumps(stale))
     assert "Error from server (Conflict)" in conflict.stderr and "the object has been modified" in conflict.stderr
+    assert c.kubectl("get", "--raw", "/no/such/path").stderr.strip() == \
+        "Error from server (NotFound): the server could not find the requested resource"
     status, body = c.api("GET", "/api/v1/namespaces/default/pods?labelSelector=a%20in%20(")
     assert (status, body["reason"]) == (400, "BadRequest")
     force_delete(c, "twice")
