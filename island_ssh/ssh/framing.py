@@ -8,9 +8,10 @@ Why it is safe:
   ``command eval``, so an unbalanced quote or a stray ``fi`` is a syntax error *inside* eval
   (exit 2), never a change to how the outer shell parses the lines that follow. ``command``
   matters: a POSIX shell (dash, bash --posix) exits on a syntax error in a bare ``eval``.
-* End markers are ``PREFIX + token`` with a fresh random token per command, and the script only
-  ever contains the two halves as separate printf arguments, so neither the script text nor
-  anything the command prints by chance can contain the whole marker.
+* End markers are ``PREFIX + kind + token`` with a fresh random token per command. What we send
+  only ever holds the parts as separate printf arguments (the per-command frame holds just the
+  token, handed to a marker function defined once per shell), so neither the script text nor
+  anything the command prints by chance can contain a whole marker.
 * Inline stdin goes through ``base64 -d`` from a here-document whose delimiter contains ``_``,
   a character base64 never emits: no line of the body can end the here-document early, whatever
   the stdin bytes are (markers, delimiters, NULs, no final newline).

@@ -8,12 +8,13 @@ timeout or any surprise it is closed, never reused: its byte stream can no longe
 
 from __future__ import annotations
 
+import threading
 import time
 
 import paramiko
 
 from . import framing
-from .channel_io import drain, raise_if_lost, run_exec, send_all, wait_readable
+from .channel_io import drain, raise_if_lost, ready_event, run_exec, send_all, wait_readable
 from .connection import Connection
 from .errors import CommandTimeout, ConnectionLost, SSHError
 from .result import CommandResult
@@ -23,9 +24,10 @@ UPLOAD_PREFIX = "island_ssh_stdin"
 
 
 class ShellChannel:
-    def __init__(self, conn: Connection, channel: paramiko.Channel, shell_pid: int) -> None:
+    def __init__(self, conn: Connection, channel: paramiko.Channel, ready: threading.Event, shell_pid: int) -> None:
         self.conn = conn
         self.channel = channel
+        self.ready = ready
         self.shell_pid = shell_pid
         """PID (and process group) of the remote shell, for killing a stuck command."""
         self.usable = True
@@ -41,9 +43,10 @@ class ShellChannel:
                 except (paramiko.SSHException, EOFError) as exc:
                     raise_if_lost(conn, time.monotonic())
                     raise SSHError(f"{conn.target} refused a shell: {exc}") from exc
+            ready = ready_event(channel)
             framed = framing.frame_sync(framing.new_token())
-            out, _ = _exchange(conn, channel, framed, deadline, "<shell start>")
-            shell = cls(conn, channel, out.value or 0)
+            out, _ = _exchange(conn, channel, ready, framed, deadline, "<shell start>")
+            shell = cls(conn, channel, ready, out.value or 0)
         except BaseException:
             channel.close()
             raise
@@ -70,7 +73,7 @@ class ShellChannel:
             path = self._upload(bytes(stdin), deadline, command)
             framed = framing.frame_command(command, token, stdin_path=path)
         self.usable = False  # until the markers prove the stream is in step again
-        out, err = _exchange(self.conn, self.channel, framed, deadline, command)
+        out, err = _exchange(self.conn, self.channel, self.ready, framed, deadline, command)
         if out.done and err.done:
             self.usable = True
             return CommandResult(out.value or 0, out.body, err.body, command)
@@ -106,6 +109,7 @@ class ShellChannel:
 def _exchange(
     conn: Connection,
     channel: paramiko.Channel,
+    ready: threading.Event,
     framed: framing.Framed,
     deadline: float,
     command: str,
@@ -148,4 +152,4 @@ def _exchange(
             conn.check_alive(since)
         except ConnectionLost as exc:
             raise ConnectionLost(f"{exc}; `{command}` was in flight and was not re-run", command=command) from None
-        wait_readable(channel, deadline - now)
+        wait_readable(channel, ready, deadline - now)

@@ -19,7 +19,7 @@ import paramiko
 from island_ssh.lines import DEFAULT_MAX_LINE, LineSplitter
 
 from . import framing
-from .channel_io import drain, raise_if_lost, run_exec, send_all, wait_readable
+from .channel_io import drain, raise_if_lost, ready_event, run_exec, send_all, wait_readable
 from .connection import Connection
 from .errors import ConnectionLost, SSHError
 
@@ -58,6 +58,7 @@ class Stream:
         self._stop = threading.Event()
         timeout = open_timeout or conn.target.connect_timeout
         self._channel = conn.open_channel(timeout, f"stream `{command}`")
+        self._ready = ready_event(self._channel)
         self._framed = framing.frame_stream(command, framing.new_token())
         self._out_start = framing.MarkerScanner(self._framed.stdout_marker, with_value=True)
         self._err_start = framing.MarkerScanner(self._framed.stderr_marker, with_value=False)
@@ -147,7 +148,7 @@ class Stream:
                     self._finish_closed(since)
                     return
                 self._conn.check_alive(since)
-                wait_readable(self._channel, 3600.0)
+                wait_readable(self._channel, self._ready, 3600.0)
         except BaseException as exc:  # kept for the consumer, never lost in a log
             if not self._stop.is_set():
                 self.exception = exc

@@ -174,6 +174,8 @@ class PrivateSSHD:
         os.chown(home, entry.pw_uid, entry.pw_gid)
         lines = ["# written by island_ssh.testing.sshd: the login environment of this user"]
         lines += [f"export {name}={shlex.quote(value)}" for name, value in self.login_env.items()]
+        for shadowing in (".bash_profile", ".bash_login"):  # bash would read these instead
+            (home / shadowing).unlink(missing_ok=True)
         profile = home / ".profile"
         profile.write_text("\n".join(lines) + "\n")
         os.chown(profile, entry.pw_uid, entry.pw_gid)

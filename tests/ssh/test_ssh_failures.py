@@ -46,7 +46,7 @@ def test_killed_session_fails_the_command_in_flight_then_reconnects(private_sshd
 
         thread = threading.Thread(target=in_flight)
         thread.start()
-        sleeper = wait_for(lambda: _pids_running(["sleep", "29.25"]), 5, what="remote sleep started")
+        wait_for(lambda: _pids_running(["sleep", "29.25"]), 5, what="remote sleep started")
         started = time.monotonic()
         for pid in private_sshd.session_pids():
             os.kill(pid, signal.SIGKILL)

@@ -116,3 +116,9 @@ def test_waiting_for_a_quiet_command_does_not_burn_cpu(remote_shell):
     cpu_before = time.process_time()
     remote_shell.run("sleep 1.5")
     assert time.process_time() - cpu_before < 0.15
+
+
+def test_uploaded_stdin_file_is_gone_before_the_command_runs(remote_shell):
+    data = b"x" * 100_000
+    result = remote_shell.run('ls -A "${TMPDIR:-/tmp}" | grep -c island_ssh_stdin; wc -c', stdin=data)
+    assert result.stdout.split() == ["0", str(len(data))]
