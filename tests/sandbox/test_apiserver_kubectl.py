@@ -41,7 +41,8 @@ def test_multi_document_apply_binds_claim_and_schedules_pod(standin_cluster):
                                                         pv, pvc))
     assert out.splitlines() == ["pod/seeded created", "persistentvolume/code-pv created",
                                 "persistentvolumeclaim/code-claim created"]
-    claim = wait_for(lambda: (o := c.get_json("pvc", "code-claim"))["status"].get("phase") == "Bound" and o, 5, what="bound PVC")
+    claim = wait_for(lambda: (o := c.get_json("pvc", "code-claim"))["status"].get("phase") == "Bound" and o,
+                     5, what="bound PVC")
     assert claim["spec"]["volumeName"] == "code-pv"
     assert c.get_json("pv", "code-pv")["spec"]["claimRef"]["name"] == "code-claim"
     bound = wait_for(lambda: (o := c.get_json("pod", "seeded"))["spec"].get("nodeName") and o, 5, what="scheduling")
@@ -49,8 +50,8 @@ def test_multi_document_apply_binds_claim_and_schedules_pod(standin_cluster):
     meta = bound["metadata"]
     assert uuid.UUID(meta["uid"]) and meta["creationTimestamp"].endswith("Z") and int(meta["resourceVersion"]) > 0
     # Re-applying the same documents is a no-op, as on a real cluster.
-    again = c.kubectl_ok("apply", "-f", "-", stdin=dump(pod("seeded", branch="dev", memory="1500Mi", claim="code-claim"),
-                                                          pv, pvc))
+    seeded = pod("seeded", branch="dev", memory="1500Mi", claim="code-claim")
+    again = c.kubectl_ok("apply", "-f", "-", stdin=dump(seeded, pv, pvc))
     assert "pod/seeded unchanged" in again
     table = c.kubectl_ok("get", "pv,pvc")
     assert "default/code-claim" in table and "Bound" in table
@@ -79,7 +80,7 @@ def test_watch_json_events_added_then_scheduled(standin_cluster):
     name = unique("watched")
     reader = LineReader(c.kubectl_popen("get", "pods", "-l", f"w={name}", "-w", "--output-watch-events", "-o", "json"))
     try:
-        time.sleep(0)  # the watch may start after the create; both orders must give ADDED first
+        # The watch may start after the create: either way the first event is ADDED.
         c.kubectl_ok("apply", "-f", "-", stdin=dump(pod(name, labels={"w": name}, branch="dev")))
         events = reader.events_until(
             lambda ev: any(e["object"]["status"].get("phase") == "Running" for e in ev), 10)
@@ -131,7 +132,8 @@ def test_host_port_clash_then_capacity_freed(standin_cluster):
         "2 node(s) didn't match Pod's node affinity/selector. "
         f"preemption: 0/3 nodes are available: 1 {NO_VICTIMS}, 2 {NOT_HELPFUL}..")
     c.kubectl_ok("delete", "pod", "port-a", "--wait=true", timeout=30)
-    moved = wait_for(lambda: (o := c.get_json("pod", "port-b"))["spec"].get("nodeName") and o, 5, what="port-b scheduled once port-a is gone")
+    moved = wait_for(lambda: (o := c.get_json("pod", "port-b"))["spec"].get("nodeName") and o, 5,
+                     what="port-b scheduled once port-a is gone")
     assert moved["spec"]["nodeName"] == "node-weekly-1"
     assert scheduled_condition(c, "port-b")["status"] == "True"
     force_delete(c, "port-b")
@@ -160,7 +162,8 @@ def test_delete_goes_terminating_then_deleted(standin_cluster):
     finally:
         reader.stop()
     assert 'pod "doomed" deleted' in out
-    terminating = [e for e in events if e["type"] == "MODIFIED" and e["object"]["metadata"].get("deletionTimestamp")]
+    terminating = [e for e in events
+                   if e["type"] == "MODIFIED" and e["object"]["metadata"].get("deletionTimestamp")]
     assert terminating and terminating[0]["object"]["metadata"]["deletionGracePeriodSeconds"] == 2
     assert events.index(terminating[0]) < [e["type"] for e in events].index("DELETED")
     assert "NotFound" in c.kubectl("get", "pod", "doomed").stderr
@@ -226,7 +229,8 @@ def test_eviction_subresource_fails_the_pod(standin_cluster):
     eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "evicted", "namespace": "default"}}
     c.kubectl_ok("create", "--raw", "/api/v1/namespaces/default/pods/evicted/eviction", "-f", "-",
                  stdin=json.dumps(eviction))
-    status = wait_for(lambda: (s := c.get_json("pod", "evicted")["status"]).get("reason") == "Evicted" and s, 5, what="Evicted")
+    status = wait_for(lambda: (s := c.get_json("pod", "evicted")["status"]).get("reason") == "Evicted" and s,
+                      5, what="Evicted")
     assert status["phase"] == "Failed"
     force_delete(c, "evicted")
 
