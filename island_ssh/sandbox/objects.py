@@ -24,6 +24,11 @@ def now_rfc3339() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _spec_sans_binding(obj: dict[str, Any]) -> Any:
+    spec = obj.get("spec")
+    return {k: v for k, v in spec.items() if k != "nodeName"} if isinstance(spec, dict) else spec
+
+
 @dataclass
 class Event:
     type: str  # ADDED, MODIFIED, DELETED
@@ -97,7 +102,7 @@ class ObjectStore:
             raise conflict(resource, meta["name"])
         for kept in ("uid", "creationTimestamp"):
             meta[kept] = old["metadata"][kept]
-        if obj.get("spec") != old.get("spec"):
+        if _spec_sans_binding(obj) != _spec_sans_binding(old):  # binding a pod is no spec change
             meta["generation"] = old["metadata"].get("generation", 1) + 1
         self._rv += 1
         meta["resourceVersion"] = str(self._rv)
