@@ -1,5 +1,6 @@
 """Many threads on one RemoteShell: results never mix, the pool runs commands side by side."""
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -32,7 +33,7 @@ def test_sixteen_threads_times_200_commands_each_get_their_own_result(remote_she
 
 
 def test_independent_commands_run_side_by_side(ssh_target):
-    shell = RemoteShell(ssh_target.__class__(**{**ssh_target.__dict__, "pool_size": 4}))
+    shell = RemoteShell(dataclasses.replace(ssh_target, pool_size=4))
     try:
         shell.run("true")
         started = time.monotonic()
