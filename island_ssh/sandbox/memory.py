@@ -197,7 +197,7 @@ class MemoryEnforcer:
         return RssGuard(limit)
 
     def close(self) -> None:
-        if self.parent is None:
+        if self.parent is None or not self.parent.exists():
             return
         for child in self.parent.iterdir():
             if child.is_dir():
