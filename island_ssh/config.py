@@ -74,6 +74,11 @@ class DatabaseSettings:
     registration_table: str = "island_registrations"
     """Table the container's registration call writes (the studio's server list)."""
     connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    """Seconds a query may take to answer."""
+    write_timeout: float = 30.0
+    lock_wait_timeout: int = 10
+    """Seconds a transaction waits for a row lock (innodb_lock_wait_timeout) before failing."""
 
 
 @dataclass(frozen=True)

@@ -165,3 +165,23 @@ def events(cur, island_id: int, generation: int | None = None, limit: int = 200)
     args.append(max(0, int(limit)))
     cur.execute(sql, args)
     return [EventRow.from_db(r) for r in reversed(cur.fetchall())]
+
+
+def restart(cur, registration_table: str, island_id: int, generation: int, token_hash: str) -> IslandRow | None:
+    """Same id and ports, next generation, state ``allocated`` with a new token: the old pod's
+    late events (labelled with the old generation) can no longer touch the island."""
+    row = _lock_current(cur, island_id, generation)
+    if row is None:
+        return None
+    now, new_generation = row["now"], generation + 1
+    append_event(cur, island_id, generation, now, row["state"], "deleted", "Restarted", "replaced by a new pod")
+    cur.execute(
+        "UPDATE islands SET generation = %s, state = 'allocated', reason = 'Restart', message = '', "
+        "node = NULL, host_ip = NULL, resource_version = NULL, token_hash = %s, created_at = %s, updated_at = %s, "
+        "state_since = %s, ready_at = NULL, deleted_at = NULL WHERE island_id = %s",
+        (new_generation, token_hash, now, now, now, island_id),
+    )
+    append_event(cur, island_id, new_generation, now, None, "allocated", "Restart", "same id and ports, new pod")
+    cur.execute(f"DELETE FROM {registration_table} WHERE island_id = %s", (island_id,))
+    cur.execute("SELECT * FROM islands WHERE island_id = %s", (island_id,))
+    return IslandRow.from_db(cur.fetchone())

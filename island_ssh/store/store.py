@@ -11,7 +11,7 @@ import hashlib
 from typing import Any, Callable, Collection, Mapping, Sequence
 
 from ..config import DatabaseSettings, IslandSettings
-from ..errors import StoreError
+from ..errors import IslandNotFound, StoreError
 from . import islands, registrations
 from .allocator import allocate_island, check_id_range, count_slots, ensure_slots
 from .db import Database, quote_identifier
@@ -131,6 +131,17 @@ class Store:
                                            message, node, host_ip, resource_version, expected_from),
             what=f"moving island {island_id} to {to_state}",
         )
+
+    def restart(self, island_id: int, generation: int, token_hash: str) -> IslandRow:
+        """Next generation of the same island (same id and ports), state ``allocated``."""
+        check_island_id(island_id)
+        row = self.db.transaction(
+            lambda cur: islands.restart(cur, self._registrations, island_id, generation, token_hash),
+            what=f"restarting island {island_id}",
+        )
+        if row is None:
+            raise IslandNotFound(f"island {island_id} changed or was deleted meanwhile; look again", island_id=island_id)
+        return row
 
     def release(self, island_id: int, generation: int, reason: str, message: str = "") -> bool:
         """The pod is confirmed gone: state ``deleted``, the id and ports are free again."""
