@@ -28,9 +28,7 @@ def hash_token(token: str) -> str:
 
 
 def register(cur, table: str, island_id: int, token: str, node_ip: str, ports, pod_name: str) -> RegistrationResult:
-    node_ip = check_ip("node_ip", node_ip)
-    ports_text = check_ports(ports)
-    pod_name = check_text("pod_name", pod_name, MAX_POD_NAME, required=True)
+    # Authenticate before looking at the fields: a caller without the token learns nothing more.
     cur.execute(
         "SELECT state, generation, token_hash, UTC_TIMESTAMP(6) AS now FROM islands WHERE island_id = %s FOR UPDATE",
         (island_id,),
@@ -47,6 +45,9 @@ def register(cur, table: str, island_id: int, token: str, node_ip: str, ports, p
             f"launched with (ISLAND_TOKEN in its environment)",
             island_id=island_id,
         )
+    node_ip = check_ip("node_ip", node_ip)
+    ports_text = check_ports(ports)
+    pod_name = check_text("pod_name", pod_name, MAX_POD_NAME, required=True)
     now = row["now"]
     cur.execute(
         f"INSERT INTO {table} (island_id, node_ip, ports, pod_name, registered_at, updated_at) "

@@ -187,11 +187,11 @@ def check_ip(field_name: str, value: Any) -> str:
 
 
 def check_ports(value: Any) -> str:
-    """Ports as a list of ints (or "a,b,c") -> the stored text "a,b,c"."""
+    """Ports as a list of ints (or "a,b,c", or "a b c" as ISLAND_PORTS has them) -> the stored text "a,b,c"."""
     if isinstance(value, str):
-        parts = [p.strip() for p in value.split(",")]
+        parts = [p for p in re.split(r"[,\s]+", value.strip())]
         if not all(p.isascii() and p.isdigit() and len(p) <= 5 for p in parts):
-            raise InvalidInput(f"ports: {value[:60]!r} is not a comma-separated list of port numbers")
+            raise InvalidInput(f"ports: {value[:60]!r} is not a list of port numbers (comma or space separated)")
         numbers = [int(p) for p in parts]
     elif isinstance(value, Iterable) and not isinstance(value, (bytes, bytearray)):
         numbers = list(value)
