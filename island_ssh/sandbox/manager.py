@@ -101,6 +101,9 @@ class Sandbox:
         try:
             server_json = self._start_server(timeout)
             kubeconfig = Path(server_json["kubeconfig"])
+            # The master's login user (not root) runs kubectl. The sandbox token guards nothing
+            # but a loopback emulator, so readable is fine here; a real master keeps it 0600.
+            os.chmod(kubeconfig, 0o644)
             self._apply_storage(kubeconfig, code_dir)
             bin_dir = str(Path(sys.executable).parent)
             self.sshd = PrivateSSHD(
