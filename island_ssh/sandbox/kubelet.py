@@ -83,6 +83,7 @@ class _Pod:
     start_time: str
     sandbox_ready: bool = False
     eviction_message: str | None = None
+    stopping: bool = False
     conditions: dict[str, dict] = field(default_factory=dict)
     last_report: dict | None = None
     task: asyncio.Task | None = None
@@ -147,10 +148,13 @@ class Kubelet:
                 pod.volumes[name].mkdir(parents=True, exist_ok=True)
         facts = pod_facts(pod.pod, self.node.ip)
         (pod.directory / "etc-hosts").write_text(hosts_file(facts, (pod.pod.get("spec") or {}).get("hostAliases")))
+        if pod.stopping:
+            return
         pod.sandbox_ready = True
         self._report(pod)
         for c in pod.containers:
-            c.task = asyncio.create_task(self._run_container(pod, c), name=f"{pod.name}/{c.record.name}")
+            c.task = asyncio.create_task(self._run_container_reporting_failures(pod, c),
+                                         name=f"{pod.name}/{c.record.name}")
         await asyncio.gather(*(c.task for c in pod.containers), return_exceptions=True)
         if all(c.record.state == TERMINATED for c in pod.containers):
             pod.sandbox_ready = False
@@ -206,8 +210,19 @@ class Kubelet:
                                   cgroup_procs=cgroup_procs)
         return plan, probe_spec(c.spec.get("readinessProbe"), c.spec, self.node.ip)
 
+    async def _run_container_reporting_failures(self, pod: _Pod, c: _Container) -> None:
+        try:
+            await self._run_container(pod, c)
+        except Exception as exc:  # a bug or a broken host: show it on the pod, not only in a log
+            log.exception("container %s of %s/%s failed to run", c.record.name, pod.namespace, pod.name)
+            if c.record.state != TERMINATED:
+                c.record.set_waiting("RunContainerError", f"sandbox kubelet: {type(exc).__name__}: {exc}")
+                self._report(pod)
+
     async def _run_container(self, pod: _Pod, c: _Container) -> None:
         image = await self._pull(pod, c)
+        if pod.stopping:
+            return
         container_id = f"sandbox://{uuid.uuid4().hex}"
         try:
             limit = memory_limit(c.spec)
@@ -291,6 +306,7 @@ class Kubelet:
             log.exception("status report for %s/%s failed", pod.namespace, pod.name)
 
     async def _kill_all(self, pod: _Pod, grace: float) -> None:
+        pod.stopping = True
         for c in pod.containers:
             if c.process is None and c.task is not None:
                 c.task.cancel()  # still pulling or launching: nothing of it must start now

@@ -151,6 +151,10 @@ async def launch(plan: LaunchPlan, setup_timeout: float = 30.0) -> ContainerProc
                 sys.executable, "-I", "-S", str(INIT_SCRIPT),
                 stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, env=env,
                 pass_fds=(write_fd,), start_new_session=True)
+    except OSError as exc:
+        os.close(read_fd)
+        raise LaunchError("RunContainerError", f"cannot start the container runtime ({exc}); the sandbox needs "
+                          "setpriv, unshare and nsenter from util-linux") from None
     except BaseException:
         os.close(read_fd)
         raise

@@ -220,3 +220,22 @@ def test_shutdown_leaves_no_process_no_cgroup_and_no_faketime_shm(tmp_path):
             assert cgroup_parent is None or not cgroup_parent.exists()
     run(scenario())
     assert {p.name for p in Path("/dev/shm").glob("*faketime*")} <= shm_before
+
+
+def our_children() -> list[int]:
+    children = []
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        children += [int(pid) for pid in (task / "children").read_text().split()]
+    return children
+
+
+def test_stop_right_after_start_starts_nothing_and_leaves_no_child(tmp_path):
+    async def scenario():
+        async with running_kubelet(tmp_path / "state", NODE_IP) as (kubelet, rec):
+            pod = island_pod("isl-9", 9, free_ports(NODE_IP), node=kubelet.node)
+            await kubelet.start_pod(pod, {"server-pv-storage": write_standin_code(tmp_path / "code")})
+            await kubelet.stop_pod(NS, "isl-9", 0)
+            final = rec.latest(NS, "isl-9")
+            assert [state_of(final, c)[1]["reason"] for c in (SERVER, SIDE)] == ["ContainerStatusUnknown"] * 2
+            assert our_children() == []
+    run(scenario())
