@@ -49,7 +49,7 @@ RESERVED_ENV_NAMES = frozenset(
     }
 )
 """Names the Pod sets itself (or that would subvert the clock or the loader)."""
-RESERVED_ENV_PREFIXES = ("FAKETIME_", "LD_", "ISLAND_")
+RESERVED_ENV_PREFIXES = ("FAKETIME_", "LD_", "ISLAND_SSH_")
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _QUANTITY = re.compile(r"([0-9]+)(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?\Z")
