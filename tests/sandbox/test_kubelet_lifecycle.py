@@ -239,3 +239,22 @@ def test_stop_right_after_start_starts_nothing_and_leaves_no_child(tmp_path):
             assert [state_of(final, c)[1]["reason"] for c in (SERVER, SIDE)] == ["ContainerStatusUnknown"] * 2
             assert our_children() == []
     run(scenario())
+
+
+def test_exec_readiness_probe_and_late_listener_keep_the_container_unready_until_they_pass(tmp_path):
+    async def scenario():
+        async with running_kubelet(tmp_path / "state", NODE_IP) as (kubelet, rec):
+            pod = island_pod("isl-10", 10, free_ports(NODE_IP), node=kubelet.node, initial_delay=0, period=0.1,
+                             env=[{"name": "ISLAND_SERVER_LISTEN_AFTER", "value": "2.0"}])
+            pod["spec"]["containers"][1]["readinessProbe"] = {
+                "exec": {"command": ["test", "-f", "/tmp/ready"]}, "periodSeconds": 0.1}
+            await kubelet.start_pod(pod, {"server-pv-storage": write_standin_code(tmp_path / "code")})
+            await rec.wait_for(NS, "isl-10", lambda s: state_of(s, SIDE)[0] == "running", 10)
+            await kubelet.exec(NS, "isl-10", SIDE, ["touch", "/tmp/ready"], None)
+            side_ready = await rec.wait_for(NS, "isl-10", lambda s: container(s, SIDE)["ready"], 5)
+            assert not server_ready(side_ready)   # its port opens only after two seconds
+            assert conditions(side_ready)["Ready"]["message"] == "containers with unready status: [altraserver]"
+            both = await rec.wait_for(NS, "isl-10", server_ready, 10)
+            assert container(both, SIDE)["ready"] and conditions(both)["Ready"]["status"] == "True"
+            assert "listening on" in kubelet.logs(NS, "isl-10", SERVER).decode()
+    run(scenario())
