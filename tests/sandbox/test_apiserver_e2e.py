@@ -15,19 +15,37 @@ pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not real_kubelet_available(),
                                  reason="island_ssh/sandbox/kubelet.py (the kubelet helper's) is not there yet")]
 
-SERVER_PORT = 31509
-# The "game server": after a second it listens on the pod's address; the probe sees it and the
-# pod turns ready. It logs a line, so `kubectl logs` has something to show.
-SERVER_SCRIPT = textwrap.dedent(f"""
-    import os, socket, time
+# The "game server": a second after start it listens on the pod's address; the probe sees it and
+# the pod turns ready. It logs two lines, so `kubectl logs` has something to show. (The pause is
+# the pod's own behaviour; select() because time.sleep breaks under libfaketime, see DESIGN.md.)
+SERVER_SCRIPT = textwrap.dedent("""
+    import os, select, socket, sys
     print("island server starting", flush=True)
-    time.sleep(1.0)
+    select.select([], [], [], 1.0)
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((os.environ.get("SANDBOX_POD_IP", "127.0.0.1"), {SERVER_PORT})); s.listen()
+    s.bind((os.environ.get("SANDBOX_POD_IP", "127.0.0.1"), int(sys.argv[1]))); s.listen()
     print("island server listening", flush=True)
     while True:
         c, _ = s.accept(); c.close()
 """)
+
+
+def free_port(*hosts: str) -> int:
+    """A port free on every dev node's address (other test runs may share this machine)."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind((hosts[0], 0))
+            port = probe.getsockname()[1]
+        try:
+            for host in hosts[1:]:
+                with socket.socket() as other:
+                    other.bind((host, port))
+            return port
+        except OSError:
+            continue
+
+
+SERVER_PORT = free_port("127.0.0.11", "127.0.0.12")
 
 
 def seed_pod(name: str) -> dict:
@@ -36,7 +54,7 @@ def seed_pod(name: str) -> dict:
         "spec": {
             "containers": [
                 {"name": "altraserver", "image": "bo602505401/jdk8-curl-libfaketime:latest",
-                 "command": ["python3", "-c", SERVER_SCRIPT],
+                 "command": ["python3", "-c", SERVER_SCRIPT, str(SERVER_PORT)],
                  "resources": {"limits": {"memory": "2048Mi"}, "requests": {"memory": "1500Mi"}},
                  "ports": [{"name": "server-port", "containerPort": SERVER_PORT, "hostPort": SERVER_PORT}],
                  "readinessProbe": {"tcpSocket": {"port": "server-port"}, "initialDelaySeconds": 0,
@@ -66,14 +84,22 @@ def stage(event: dict) -> str:
 
 def test_seed_pod_lifecycle_exec_and_logs(sandbox_cluster):
     c = sandbox_cluster
-    name = "altraserver-e2e-269"
+    name = f"altraserver-e2e-{SERVER_PORT}"
+    # A pod that never schedules is the watch's first event: once it is seen, kubectl has listed and
+    # watches from that list's resourceVersion, so no event of the pod under test can be missed.
+    sentinel = seed_pod("e2e-sentinel")
+    sentinel["spec"] = {"containers": [{"name": "c", "image": "alpine:3.14.1"}], "nodeSelector": {"branch": "none"}}
+    c.kubectl_ok("apply", "-f", "-", stdin=dump(sentinel))
     reader = LineReader(c.kubectl_popen("get", "pods", "-l", "name=altraserver", "-w",
                                         "--output-watch-events", "-o", "json"))
     try:
+        reader.events_until(lambda ev: len(ev) >= 1, 20)
         c.kubectl_ok("apply", "-f", "-", stdin=dump(seed_pod(name)))
         events = reader.events_until(lambda ev: any(stage(e) == "Ready" for e in ev), 60)
     finally:
         reader.stop()
+        c.kubectl("delete", "pod", "e2e-sentinel", "--grace-period=0", "--force")
+    events = [e for e in events if e["object"]["metadata"]["name"] == name]
     stages = []
     for e in events:
         if not stages or stages[-1] != stage(e):

@@ -78,20 +78,24 @@ def test_label_selectors_on_list(standin_cluster):
 def test_watch_json_events_added_then_scheduled(standin_cluster):
     c = standin_cluster
     name = unique("watched")
+    # The first event is a pod that never schedules: once seen, kubectl watches from its list's
+    # resourceVersion, so the pod under test cannot have been listed already scheduled.
+    c.kubectl_ok("apply", "-f", "-", stdin=dump(pod(f"{name}-sentinel", labels={"w": name}, branch="none")))
     reader = LineReader(c.kubectl_popen("get", "pods", "-l", f"w={name}", "-w", "--output-watch-events", "-o", "json"))
     try:
-        # The watch may start after the create: either way the first event is ADDED.
+        reader.events_until(lambda ev: len(ev) >= 1, 10)
         c.kubectl_ok("apply", "-f", "-", stdin=dump(pod(name, labels={"w": name}, branch="dev")))
         events = reader.events_until(
             lambda ev: any(e["object"]["status"].get("phase") == "Running" for e in ev), 10)
     finally:
         reader.stop()
+    events = [e for e in events if e["object"]["metadata"]["name"] == name]
     assert events[0]["type"] == "ADDED"
     scheduled = [e for e in events if e["object"]["spec"].get("nodeName")]
     assert scheduled and all(e["type"] == "MODIFIED" for e in scheduled)
     versions = [int(e["object"]["metadata"]["resourceVersion"]) for e in events]
     assert versions == sorted(versions)
-    force_delete(c, name)
+    force_delete(c, name, f"{name}-sentinel")
 
 
 def test_watch_resumes_from_resource_version(standin_cluster):
