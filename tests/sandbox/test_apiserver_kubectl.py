@@ -53,6 +53,13 @@ def test_multi_document_apply_binds_claim_and_schedules_pod(standin_cluster):
     seeded = pod("seeded", branch="dev", memory="1500Mi", claim="code-claim")
     again = c.kubectl_ok("apply", "-f", "-", stdin=dump(seeded, pv, pvc))
     assert "pod/seeded unchanged" in again
+    # A changed manifest is a three-way strategic merge: new labels in, labels dropped from it out.
+    labelled = pod("seeded", labels={"keep": "1", "drop": "1"}, branch="dev", memory="1500Mi", claim="code-claim")
+    c.kubectl_ok("apply", "-f", "-", stdin=dump(labelled))
+    del labelled["metadata"]["labels"]["drop"]
+    labelled["metadata"]["labels"]["added"] = "2"
+    assert c.kubectl_ok("apply", "-f", "-", stdin=dump(labelled)).strip() == "pod/seeded configured"
+    assert c.get_json("pod", "seeded")["metadata"]["labels"] == {"keep": "1", "added": "2"}
     table = c.kubectl_ok("get", "pv,pvc")
     assert "default/code-claim" in table and "Bound" in table
     force_delete(c, "seeded")
