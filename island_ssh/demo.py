@@ -18,6 +18,10 @@ from .config import Settings, expand_path
 from .errors import IslandError
 
 
+DEMO_DATABASE = "island_ssh_demo"
+"""The demo's own schema, recreated at every start: its cluster is new each time too."""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -42,7 +46,8 @@ def sandbox_settings(settings: Settings, info, db, web_port: int) -> Settings:
     return settings.replace(
         ssh={"host": info.ssh_host, "port": info.ssh_port, "user": info.ssh_user,
              "key_file": str(info.key_file), "known_hosts": str(info.known_hosts)},
-        database={"host": db.host, "port": db.port, "user": db.user, "password": db.password},
+        database={"host": db.host, "port": db.port, "user": db.user, "password": db.password,
+                  "name": DEMO_DATABASE},
         islands={"registration_url": f"http://127.0.0.1:{web_port}"},
         web={"port": web_port},
     )
@@ -70,6 +75,7 @@ def run_demo(settings: Settings, once: bool = False, port: int = 0, echo=print) 
         stack.callback(box.down)
         info = box.up()
         settings = sandbox_settings(settings, info, db, web_port)
+        db.drop_database(DEMO_DATABASE)
         Store(settings.database).migrate()
         rt = build_runtime(settings, with_tracker=True)
         stack.callback(rt.close)
