@@ -11,6 +11,7 @@ import asyncio
 import copy
 import datetime
 import logging
+import uuid
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,6 +24,7 @@ from .scheduler import Decision, SchedulerLoop, schedule_pod
 
 log = logging.getLogger(__name__)
 TERMINAL = ("Succeeded", "Failed")
+MAX_EVENTS = 500
 STOP_SLACK = 30.0  # seconds past the grace period we wait for a kubelet to report the pod stopped
 
 
@@ -178,9 +180,11 @@ class Cluster:
                 return
             fresh["status"]["conditions"] = conditions + [wanted]
             self.store.replace("pods", fresh)
+            self.record_event(fresh, "Warning", "FailedScheduling", decision.message)
             return
         fresh["spec"]["nodeName"] = decision.node
         fresh["status"]["conditions"] = conditions + [_condition("PodScheduled", "True")]
+        self.record_event(fresh, "Normal", "Scheduled", f"Successfully assigned {ns}/{name} to {decision.node}")
         await self._start_on_kubelet(self.store.replace("pods", fresh))
 
     async def _start_on_kubelet(self, pod: dict[str, Any]) -> None:
@@ -192,6 +196,22 @@ class Cluster:
         paths = volumes.host_paths(pod, self._claims(ns),
                                    {v["metadata"]["name"]: v for v in self.store.items("persistentvolumes")})
         await kubelet.start_pod(copy.deepcopy(pod), paths)
+
+    def record_event(self, pod: dict[str, Any], kind: str, reason: str, message: str) -> None:
+        """A core/v1 Event from the scheduler, for `kubectl describe` (the newest MAX_EVENTS kept)."""
+        meta = pod["metadata"]
+        now = now_rfc3339()
+        self.store.create("events", {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}", "namespace": meta.get("namespace", "")},
+            "involvedObject": {"kind": "Pod", "namespace": meta.get("namespace", ""), "name": meta["name"],
+                               "uid": meta.get("uid"), "apiVersion": "v1"},
+            "reason": reason, "message": message, "type": kind, "count": 1,
+            "source": {"component": "default-scheduler"}, "reportingComponent": "default-scheduler",
+            "reportingInstance": "", "firstTimestamp": now, "lastTimestamp": now, "eventTime": None})
+        events = sorted(self.store.items("events"), key=lambda e: int(e["metadata"]["resourceVersion"]))
+        for old in events[:max(0, len(events) - MAX_EVENTS)]:
+            self.store.remove("events", old["metadata"]["namespace"], old["metadata"]["name"])
 
     # -- kubelet reports ----------------------------------------------------------------------
     def merge_kubelet_status(self, node: str, namespace: str, name: str, status: dict[str, Any]) -> None:

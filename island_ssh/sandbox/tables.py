@@ -202,6 +202,22 @@ def namespace_row(ns: dict[str, Any], now: float) -> list[Any]:
     return [ns["metadata"]["name"], (ns.get("status") or {}).get("phase", "Active"), age(ns, now)]
 
 
+EVENT_COLUMNS = [_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Subobject", 1),
+                 _col("Source", 1), _col("Message"), _col("First Seen", 1), _col("Count", 1),
+                 _col("Name", 1, fmt="name", description=NAME_DOC)]
+
+
+def event_row(event: dict[str, Any], now: float) -> list[Any]:
+    def since(field: str) -> str:
+        t = parse_time(event.get(field))
+        return "<unknown>" if t is None else human_duration(now - t)
+    obj = event.get("involvedObject") or {}
+    return [since("lastTimestamp"), event.get("type", ""), event.get("reason", ""),
+            f"{obj.get('kind', '').lower()}/{obj.get('name', '')}", obj.get("fieldPath", ""),
+            (event.get("source") or {}).get("component", ""), event.get("message", ""),
+            since("firstTimestamp"), event.get("count", 1), event["metadata"]["name"]]
+
+
 DEFAULT_COLUMNS = [_col("Name", fmt="name", description=NAME_DOC), _col("Age", description=AGE_DOC)]
 
 
@@ -215,6 +231,7 @@ PRINTERS: dict[str, tuple[list[dict[str, Any]], Callable[[dict[str, Any], float]
     "persistentvolumes": (PV_COLUMNS, pv_row),
     "persistentvolumeclaims": (PVC_COLUMNS, pvc_row),
     "namespaces": (NAMESPACE_COLUMNS, namespace_row),
+    "events": (EVENT_COLUMNS, event_row),
 }
 
 

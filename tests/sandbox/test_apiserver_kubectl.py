@@ -129,6 +129,8 @@ def test_unschedulable_memory_message(standin_cluster):
         "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 2 Insufficient memory. "
         f"preemption: 0/3 nodes are available: 1 {NOT_HELPFUL}, 2 {NO_VICTIMS}..")
     assert c.kubectl_ok("get", "pod", "too-big", "--no-headers").split()[2] == "Pending"
+    described = c.kubectl_ok("describe", "pod", "too-big")
+    assert "FailedScheduling" in described and "default-scheduler  0/3 nodes are available" in described
     force_delete(c, "too-big")
 
 
