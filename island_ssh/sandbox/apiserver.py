@@ -24,6 +24,7 @@ import kmock
 import yaml
 
 from . import admission, execws, openapi, tables
+from ..errors import IslandError
 from .apierrors import ApiError, already_exists, bad_request, method_not_allowed, not_found, unauthorized
 from .cluster import Cluster
 from .patches import apply_patch
@@ -31,7 +32,8 @@ from .selectors import SelectorError, Selector
 from .watches import WatchRequest, serve_watch
 
 log = logging.getLogger(__name__)
-KEPT_REQUESTS = 20  # kmock records every request; a long-running server keeps only the last few
+KEPT_REQUESTS = 20
+KUBELET_REFUSALS = (LookupError, ValueError, OSError, IslandError)  # what a kubelet raises for a bad target  # kmock records every request; a long-running server keeps only the last few
 
 
 @dataclass
@@ -328,7 +330,7 @@ class SandboxApiServer(kmock.KubernetesScaffold):
         tail_lines = int(tail) if tail not in (None, "") else None
         try:
             data = kubelet.logs(ns, name, container, tail_lines)
-        except (LookupError, ValueError, OSError) as e:  # the kubelet's "not started"/"no such container"
+        except KUBELET_REFUSALS as e:  # the kubelet's "not started"/"no such container"
             raise bad_request(str(e) or type(e).__name__) from None
         if request.params.get("follow") != "true":
             return aiohttp.web.Response(body=data, content_type="text/plain")
@@ -343,6 +345,8 @@ class SandboxApiServer(kmock.KubernetesScaffold):
                 if len(now) > len(sent):
                     await response.write(now[len(sent):])
                 sent = now
+            await response.write_eof()
+        except KUBELET_REFUSALS:  # the pod went away while we followed it: the stream just ends
             await response.write_eof()
         except ConnectionError:
             pass

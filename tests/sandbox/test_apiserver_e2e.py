@@ -123,7 +123,15 @@ def test_seed_pod_lifecycle_exec_and_logs(sandbox_cluster):
     assert logs.splitlines()[:2] == ["island server starting", "island server listening"]
     assert c.kubectl_ok("logs", name, "-c", "altraserver", "--tail=1") == "island server listening\n"
 
-    c.kubectl_ok("delete", "pod", name, timeout=60)
+    follower = c.kubectl_popen("logs", "-f", name, "-c", "altraserver")
+    try:
+        lines = LineReader(follower)
+        assert lines.lines.get(timeout=10) == "island server starting\n"
+        assert lines.lines.get(timeout=10) == "island server listening\n"
+        c.kubectl_ok("delete", "pod", name, timeout=60)
+        assert lines.lines.get(timeout=30) is None  # the stream ends once the container has stopped
+    finally:
+        lines.stop()
     assert "NotFound" in c.kubectl("get", "pod", name).stderr
 
 
