@@ -364,9 +364,13 @@ class SandboxApiServer(kmock.KubernetesScaffold):
     async def _exec(self, request: ApiRequest, ns: str, name: str) -> aiohttp.web.StreamResponse:
         raw = request.raw
         assert raw is not None
+        kubelet, container = self.cluster.kubelet_for(ns, name, request.params.get("container"))
+        statuses = (self.store.require("pods", ns, name).get("status") or {}).get("containerStatuses") or []
+        state = next((cs.get("state") or {} for cs in statuses if cs.get("name") == container), {})
+        if "running" not in state:  # refused before any upgrade, as the real kubelet does
+            raise bad_request(f'container not found ("{container}")')
         if raw.headers.get("Upgrade", "").lower() != "websocket":
             raise bad_request("exec needs a websocket upgrade (channel.k8s.io); SPDY is not offered")
-        kubelet, container = self.cluster.kubelet_for(ns, name, request.params.get("container"))
         argv = raw.query.getall("command", [])
         if not argv:
             raise bad_request("you must specify at least 1 command")

@@ -168,3 +168,20 @@ def test_sigterm_stops_every_pod_process(tmp_path):
         assert _processes_with(marker) == []
     finally:
         stop_sandbox_cluster(cluster.proc)
+
+
+def test_exec_into_a_stopped_container_is_refused(sandbox_cluster):
+    c = sandbox_cluster
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "crashed-server"},
+           "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1, "containers": [
+               {"name": "server", "image": "alpine:3.14.1", "command": ["/bin/sh", "-c", "exit 3"]},
+               {"name": "side", "image": "alpine:3.14.1", "command": ["/bin/sh", "-c", "sleep 1000"]}]}}
+    c.kubectl_ok("apply", "-f", "-", stdin=dump(pod))
+    try:
+        wait_for(lambda: "Error" in c.kubectl_ok("get", "pod", "crashed-server", "--no-headers"), 20,
+                 what="the server container's exit")
+        refused = c.kubectl("exec", "crashed-server", "-c", "server", "--", "true")
+        assert refused.returncode == 1 and 'container not found ("server")' in refused.stderr
+        assert c.kubectl("exec", "crashed-server", "-c", "side", "--", "true").returncode == 0
+    finally:
+        c.kubectl("delete", "pod", "crashed-server", "--grace-period=0", "--force")
