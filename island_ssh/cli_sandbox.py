@@ -14,7 +14,6 @@ from pathlib import Path
 import click
 
 from .config import expand_path
-from .errors import IslandError
 
 
 def _state_dir(obj) -> Path:
@@ -119,7 +118,5 @@ def demo(obj, once: bool, port: int) -> None:
     from .demo import run_demo
     try:
         run_demo(obj.settings, once=once, port=port, echo=click.echo)
-    except IslandError as exc:
-        raise click.ClickException(exc.message) from None
     except KeyboardInterrupt:
         click.echo("\nstopped; everything the demo started is down", err=True)

@@ -60,3 +60,98 @@ def pod(island_id: int | None, state: str = "ready", *, generation: int | str | 
                                     {"name": "side-container", "ready": True,
                                      "state": {"running": {"startedAt": started}}}]}
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status}
+
+
+# -- on the sandbox --------------------------------------------------------------------------
+def wait_for(predicate, timeout: float, what: str):
+    from fixtures.island import wait_until
+    return wait_until(predicate, timeout, what)
+
+
+def recover(env, *, dry_run: bool = False, now: float | None = None, **recover_settings):
+    """One recovery run against the island_env, with some recover.* settings changed."""
+    from island_ssh.recover_run import run_recovery
+    settings = env.settings.replace(recover=recover_settings) if recover_settings else env.settings
+    return run_recovery(settings, env.store, env.kubectl, env.service, dry_run=dry_run, now=now)
+
+
+def pod_names(env) -> set[str]:
+    return {p["metadata"]["name"] for p in env.kubectl.pods()["items"]}
+
+
+def live_pods(env) -> list[dict]:
+    return [p for p in env.kubectl.pods()["items"] if not p["metadata"].get("deletionTimestamp")]
+
+
+def clear_cluster(env) -> None:
+    """Remove every island pod and release every island row, without needing the tracker."""
+    names = sorted(pod_names(env))
+    if names:
+        env.kubectl.run("delete", "pod", *names, "--grace-period=0", "--force", "--wait=true",
+                        "--ignore-not-found=true", timeout=120)
+    wait_for(lambda: not pod_names(env), 60, "all island pods gone")
+    for row in env.store.active():
+        env.store.release(row.island_id, row.generation, "TestCleanup")
+    with env.store.db.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"DELETE FROM {env.settings.database.registration_table}")
+        conn.commit()
+
+
+def snapshot(env) -> dict:
+    """Everything recovery could change: rows, events, registrations, pods and their labels."""
+    with env.store.db.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT * FROM islands ORDER BY island_id")
+        islands = cur.fetchall()
+        cur.execute("SELECT COUNT(*) AS n, MAX(id) AS last FROM island_events")
+        events = cur.fetchone()
+        cur.execute(f"SELECT * FROM {env.settings.database.registration_table} ORDER BY island_id")
+        regs = cur.fetchall()
+    pods = sorted((p["metadata"]["name"], p["metadata"].get("uid"), tuple(sorted(p["metadata"]["labels"].items())),
+                   bool(p["metadata"].get("deletionTimestamp"))) for p in env.kubectl.pods()["items"])
+    return {"islands": islands, "events": events, "registrations": regs, "pods": pods}
+
+
+def insert_registration(env, island_id: int, pod_name: str = "gone-pod") -> None:
+    with env.store.db.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"INSERT INTO {env.settings.database.registration_table} (island_id, node_ip, ports, pod_name, "
+                    "registered_at, updated_at) VALUES (%s, '127.0.0.11', '1,2,3', %s, UTC_TIMESTAMP(6), "
+                    "UTC_TIMESTAMP(6))", (island_id, pod_name))
+        conn.commit()
+
+
+def stray_pod(island_id, name: str, generation: str = "99", branch: str = "nowhere") -> dict:
+    """A pod with our label that nothing launched (it stays Pending: no node has that branch)."""
+    labels = {"app.kubernetes.io/managed-by": "island-ssh", "island-ssh/generation": generation, "branch": branch}
+    if island_id is not None:
+        labels["island-ssh/id"] = str(island_id)
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "labels": labels, "annotations": {"island-ssh/owner": "stray"}},
+            "spec": {"nodeSelector": {"branch": branch}, "restartPolicy": "Never",
+                     "containers": [{"name": "altraserver", "image": "alpine:3.14.1", "command": ["sleep", "600"],
+                                     "resources": {"requests": {"memory": "16Mi"}}}]}}
+
+
+def write_config(settings, path, **sections) -> str:
+    """The settings as a YAML config file (for island-ssh subprocesses), some sections changed."""
+    import dataclasses
+
+    import yaml
+    data = {f.name: dataclasses.asdict(getattr(settings, f.name)) for f in dataclasses.fields(settings)
+            if f.name != "source"}
+    for name, values in sections.items():
+        data[name].update(values)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return str(path)
+
+
+def island_ssh_cmd(config: str, *args: str, timeout: float = 120, env_extra: dict | None = None, **popen):
+    """Run .venv/bin/island-ssh as operators do: a real process, a config file, no inherited overrides."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    exe = Path(sys.executable).parent / "island-ssh"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ISLAND_SSH_")}
+    env.update(env_extra or {})
+    return subprocess.run([str(exe), "--config", config, *args], capture_output=True, text=True, timeout=timeout,
+                          env=env, **popen)
