@@ -1,5 +1,9 @@
-"""The web layer (installed as ``island_ssh_web``): Flask app and blueprint over the service layer."""
+"""The web layer (installed as ``island_ssh_web``): the standalone app and the embeddable blueprint.
+
+    from island_ssh_web import create_app, create_blueprint
+"""
 
 from .app import create_app
+from .blueprint import create_blueprint
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_blueprint"]

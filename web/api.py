@@ -1,61 +1,250 @@
-"""JSON API blueprint. Views are thin: parse the request, call the service, shape the answer."""
+"""JSON API views. Thin: check the request's shape, call the service, shape the answer.
+
+The service validates every value (island_ssh.validate); here only the JSON types are checked, so
+that a number where text belongs is a 400 naming the field rather than a silent coercion.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Response, jsonify, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from island_ssh.errors import (InvalidInput, IslandError, IslandNotFound, KubectlError, PermissionDenied,
-                               SSHError, StoreError, AllocationError)
+from island_ssh.errors import InvalidInput, IslandNotFound, PermissionDenied
+from island_ssh.service import LaunchRequest
+from island_ssh.store import ISLAND_STATES
 
-api = Blueprint("island_api", __name__)
+from . import sse
+from .auth import bearer_token
+from .context import ctx
+from .errors import TooManyStreams, UnsupportedMediaType
+from .serialize import event_json, feed_item_json, island_json
 
-STATUS_OF = [
-    (PermissionDenied, 403),
-    (IslandNotFound, 404),
-    (InvalidInput, 400),
-    (AllocationError, 409),
-    (KubectlError, 502),
-    (SSHError, 503),
-    (StoreError, 503),
-    (IslandError, 500),
-]
-
-
-def service():
-    return current_app.extensions["island_ssh.service"]
+MAX_BODY = 256 * 1024
+MAX_ID = 2**32 - 1
+LAUNCH_FIELDS = ("owner", "branch", "start_time", "memory", "image", "env")
+CONTAINERS = ("altraserver", "side-container")
 
 
-def error_response(exc: IslandError):
-    status = next(code for cls, code in STATUS_OF if isinstance(exc, cls))
-    body = {"error": type(exc).__name__, "message": exc.message}
-    if exc.island_id is not None:
-        body["island_id"] = exc.island_id
-    return jsonify(body), status
+# -- request parsing ---------------------------------------------------------------------------
+def json_body() -> dict:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise RequestEntityTooLarge()
+    if not request.is_json:
+        raise UnsupportedMediaType("send the body as JSON with Content-Type: application/json")
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise InvalidInput("the body must be a JSON object, e.g. {\"branch\": \"dev\"}")
+    return data
 
 
-@api.errorhandler(IslandError)
-def _island_error(exc):
-    return error_response(exc)
+def optional_text(data: dict, name: str, max_chars: int = 4096) -> str | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name}: expected text or null, got {type(value).__name__}")
+    if len(value) > max_chars:
+        raise InvalidInput(f"{name}: {len(value)} characters; at most {max_chars}")
+    return value
 
 
-def bearer_token() -> str:
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip()
-    return ""
+def int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not low <= int(raw) <= high:
+        raise InvalidInput(f"{name}: expected a whole number from {low} to {high}, got {raw[:40]!r}")
+    return int(raw)
 
 
-@api.post("/api/islands/<int:island_id>/register")
+def bool_arg(name: str) -> bool:
+    raw = (request.args.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise InvalidInput(f"{name}: expected true or false, got {raw[:40]!r}")
+
+
+def text_arg(name: str, max_chars: int) -> str | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    if len(raw) > max_chars:
+        raise InvalidInput(f"{name}: {len(raw)} characters; at most {max_chars}")
+    return raw
+
+
+def checked_id(island_id: int) -> int:
+    if island_id > MAX_ID:
+        raise IslandNotFound(f"no island {island_id}")
+    return island_id
+
+
+# -- shaping -------------------------------------------------------------------------------------
+def island_out(row, who, with_registration: bool = True) -> dict:
+    c = ctx()
+    registration = c.service.store.registration(row.island_id) if with_registration and row.state != "deleted" else None
+    return island_json(row, registration, who.name, c.auth.admins)
+
+
+# -- views -----------------------------------------------------------------------------------------
+def me():
+    who = ctx().auth.require()
+    body = {"user": who.name, "admin": who.admin, "via": who.via}
+    if who.via != "token":
+        body["csrf_token"] = ctx().auth.csrf_token()
+    return jsonify(body)
+
+
+def list_islands():
+    c = ctx()
+    who = c.auth.require()
+    owner = text_arg("owner", 128)
+    if bool_arg("mine"):
+        owner = who.name
+    branch = text_arg("branch", 64)
+    states = [s for raw in request.args.getlist("state") for s in raw.split(",") if s] or None
+    for state in states or ():
+        if state not in ISLAND_STATES:
+            raise InvalidInput(f"state: {state[:40]!r} is not one of {', '.join(ISLAND_STATES)}")
+    include_deleted = bool_arg("include_deleted")
+    last_event_id = c.feed.latest_id()  # before the list: the stream resumes from here, missing nothing
+    rows = c.service.list(owner=owner, branch=branch, states=states)
+    if not include_deleted and states is None:
+        rows = [r for r in rows if r.state != "deleted"]
+    return jsonify({"islands": [island_out(r, who) for r in rows], "last_event_id": last_event_id,
+                    "user": who.name})
+
+
+def launch():
+    c = ctx()
+    who = c.auth.require()
+    data = json_body()
+    unknown = sorted(set(data) - set(LAUNCH_FIELDS))
+    if unknown:
+        raise InvalidInput(f"unknown field {unknown[0][:40]!r}; allowed: {', '.join(LAUNCH_FIELDS)}")
+    owner = optional_text(data, "owner", 128) or who.name
+    if owner != who.name and not who.admin:
+        raise PermissionDenied(f"only admins may launch islands for someone else; leave owner empty to launch as {who.name}")
+    env = data.get("env") or {}
+    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        raise InvalidInput("env: expected an object of NAME: \"value\" text pairs")
+    row = c.service.launch(LaunchRequest(
+        owner=owner, branch=optional_text(data, "branch", 64), start_time=optional_text(data, "start_time", 64) or "",
+        memory=optional_text(data, "memory", 32), image=optional_text(data, "image", 255), env=env))
+    response = jsonify(island_out(row, who, with_registration=False))
+    response.status_code = 201
+    response.headers["Location"] = url_for(".api_get_island", island_id=row.island_id)
+    return response
+
+
+def get_island(island_id: int):
+    c = ctx()
+    who = c.auth.require()
+    return jsonify(island_out(c.service.get(checked_id(island_id)), who))
+
+
+def delete_island(island_id: int):
+    c = ctx()
+    who = c.auth.require()
+    row = c.service.delete(checked_id(island_id), user=who.name)
+    return jsonify(island_out(row, who)), 202
+
+
+def restart_island(island_id: int):
+    c = ctx()
+    who = c.auth.require()
+    row = c.service.restart(checked_id(island_id), user=who.name)
+    return jsonify(island_out(row, who)), 202
+
+
+def set_clock(island_id: int):
+    c = ctx()
+    who = c.auth.require()
+    data = json_body()
+    clock = data.get("clock")
+    if not isinstance(clock, str):
+        raise InvalidInput("clock: expected text: a time like 2021-09-18 23:30:07, a shift like +2d, or reset")
+    row = c.service.set_clock(checked_id(island_id), clock, user=who.name)
+    return jsonify(island_out(row, who))
+
+
+def logs(island_id: int):
+    c = ctx()
+    c.auth.require()
+    tail = int_arg("tail", 200, 1, 10000)
+    container = request.args.get("container") or CONTAINERS[0]
+    if container not in CONTAINERS:
+        raise InvalidInput(f"container: {container[:40]!r} is not one of {', '.join(CONTAINERS)}")
+    text = c.service.logs(checked_id(island_id), tail=tail, container=container)
+    return jsonify({"island_id": island_id, "container": container, "tail": tail, "logs": text})
+
+
+def island_events(island_id: int):
+    c = ctx()
+    c.auth.require()
+    limit = int_arg("limit", 200, 1, 1000)
+    events = c.service.events(checked_id(island_id), limit=limit)
+    return jsonify({"island_id": island_id, "events": [event_json(e) for e in events]})
+
+
+def event_stream():
+    c = ctx()
+    who = c.auth.require()
+    # a reconnecting EventSource sends Last-Event-ID, newer than the ?after= its URL still carries
+    after = request.headers.get("Last-Event-ID") or request.args.get("after") or ""
+    if after and not (after.isascii() and after.isdigit() and len(after) <= 18):
+        raise InvalidInput(f"after: expected an event id (a whole number), got {after[:40]!r}")
+    if not c.slots.take():
+        raise TooManyStreams("every live-update slot of this server is busy; the page polls instead")
+    try:
+        subscription = c.feed.subscribe(int(after) if after else None)
+    except Exception:
+        c.slots.give_back()
+        raise
+    admins = c.auth.admins
+    body = sse.stream(c.feed, subscription, lambda item: feed_item_json(item, who.name, admins),
+                      heartbeat=c.heartbeat, max_seconds=c.stream_seconds, on_close=c.slots.give_back)
+    return Response(body, mimetype="text/event-stream", headers={
+        "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
 def register(island_id: int):
-    """The container's call (entry.sh): token only, no user session."""
+    """The container's call (entry.sh): the island's own token only, no user session."""
+    c = ctx()
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise RequestEntityTooLarge()
     data = request.get_json(silent=True) if request.is_json else request.form
-    data = data or {}
+    if not hasattr(data, "get"):
+        data = {}  # not an object: every field reads as missing, refused after the token check
     fields = {}
     for name in ("node_ip", "ports", "pod_name"):
         value = data.get(name, "")
         if not isinstance(value, str) or len(value) > 255:
             raise InvalidInput(f"{name} must be text of at most 255 characters", island_id=island_id)
         fields[name] = value
-    result = service().register(island_id, bearer_token(), **fields)
-    return jsonify({"island_id": island_id, "registered": True,
-                    "node_ip": getattr(result, "node_ip", fields["node_ip"])})
+    c.service.register(checked_id(island_id), bearer_token(), **fields)
+    return jsonify({"island_id": island_id, "registered": True, "node_ip": fields["node_ip"]})
+
+
+def openapi_spec():
+    from .openapi import build_spec
+    c = ctx()
+    return jsonify(build_spec(c.service.settings, server_url=url_for(".api_list_islands").rsplit("/api/", 1)[0]))
+
+
+ROUTES = [
+    ("/api/me", "api_me", me, ["GET"]),
+    ("/api/islands", "api_list_islands", list_islands, ["GET"]),
+    ("/api/islands", "api_launch", launch, ["POST"]),
+    ("/api/islands/<int:island_id>", "api_get_island", get_island, ["GET"]),
+    ("/api/islands/<int:island_id>", "api_delete_island", delete_island, ["DELETE"]),
+    ("/api/islands/<int:island_id>/restart", "api_restart", restart_island, ["POST"]),
+    ("/api/islands/<int:island_id>/clock", "api_clock", set_clock, ["POST"]),
+    ("/api/islands/<int:island_id>/logs", "api_logs", logs, ["GET"]),
+    ("/api/islands/<int:island_id>/events", "api_island_events", island_events, ["GET"]),
+    ("/api/islands/<int:island_id>/register", "api_register", register, ["POST"]),
+    ("/api/events", "api_events", event_stream, ["GET"]),
+    ("/api/openapi.json", "api_openapi", openapi_spec, ["GET"]),
+]

@@ -1,0 +1,68 @@
+"""Helpers for the web tests (a plain module: tests/web has no package, so pytest puts it on sys.path).
+
+The app runs over a real Store on the test module's MariaDB database; tests that need the
+cluster use the island_env fixture instead.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+from island_ssh.config import DEFAULT_CONFIG, load_settings
+from island_ssh.service import IslandService, token_hash
+
+TOKENS = {"tok-liu-0123456789abcdef": "刘电波", "tok-bob-0123456789abcdef": "bob",
+          "tok-root-0123456789abcdef": "admin"}
+LIU, BOB, ADMIN = "tok-liu-0123456789abcdef", "tok-bob-0123456789abcdef", "tok-root-0123456789abcdef"
+
+
+def web_settings(base=None, db_settings=None, **web):
+    settings = base or load_settings(DEFAULT_CONFIG, environ={})
+    if db_settings is not None:
+        settings = settings.replace(database={k: getattr(db_settings, k) for k in
+                                              ("host", "port", "user", "password", "name")})
+    options = {"users": dict(TOKENS), "admins": ["admin"], "secret_key": "test-secret-key-not-for-production"}
+    options.update(web)
+    return settings.replace(web=options)
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def allocate(store, settings, owner: str, branch: str = "dev", token: str = "island-token-" + "z" * 20):
+    return store.allocate(owner, branch, lambda i: f"altraserver-t-{branch}-{i}", {}, token_hash(token),
+                          settings.islands)
+
+
+def service_without_cluster(settings, store) -> IslandService:
+    """For endpoints that never reach kubectl (reads, permission checks, validation)."""
+    return IslandService(settings, store, kubectl=None)
+
+
+def wait_for(predicate, timeout: float, what: str = "condition", interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        pause.wait(interval)
+
+
+def csrf_from(html: str) -> str:
+    match = re.search(r'data-csrf="([^"]+)"', html) or re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+def login(client, token: str) -> str:
+    """Log in through the form like a browser; returns the CSRF token of the new session."""
+    page = client.get("/login").get_data(as_text=True)
+    response = client.post("/login", data={"token": token, "csrf_token": csrf_from(page)})
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    return csrf_from(client.get("/").get_data(as_text=True))

@@ -1,0 +1,202 @@
+"""The OpenAPI 3 description of the JSON API, built from the settings (branches, id range) as data.
+
+Kept beside the views it describes; tests/web/test_openapi_fuzz.py runs schemathesis against it,
+so a response that drifts from this text fails a test.
+"""
+
+from __future__ import annotations
+
+from island_ssh.store import ISLAND_STATES
+
+from .api import CONTAINERS, MAX_ID
+
+ERROR_CODES = {
+    "400": "The request was refused: the message names the field and why",
+    "401": "No user: send Authorization: Bearer <token>, or log in",
+    "403": "Not allowed (not the island's owner or an admin, or a missing CSRF token)",
+    "404": "No such island",
+    "409": "No capacity or no free island id right now",
+    "413": "Body too large",
+    "415": "The body must be JSON",
+    "502": "kubectl failed on the Kubernetes master",
+    "503": "The master or the database cannot be reached (retry)",
+    "504": "kubectl did not answer in time",
+}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict) -> dict:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: str) -> dict:
+    out = {code: {"description": ERROR_CODES[code], **_json(_ref("Error"))} for code in codes}
+    out["default"] = {"description": "Any other error, with a message a person can act on", **_json(_ref("Error"))}
+    return out
+
+
+def _nullable(schema: dict) -> dict:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def schemas(settings) -> dict:
+    text = {"type": "string"}
+    time = _nullable({"type": "string", "format": "date-time"})
+    return {
+        "Error": {"type": "object", "required": ["error", "message"], "properties": {
+            "error": {"type": "string", "description": "the error's class name, e.g. InvalidInput"},
+            "message": {"type": "string", "description": "what went wrong and what to do"},
+            "island_id": {"type": "integer"}}},
+        "Registration": {"type": "object", "required": ["registered"], "properties": {
+            "registered": {"type": "boolean"}, "node_ip": _nullable(text),
+            "ports": {"type": "array", "items": {"type": "integer"}},
+            "registered_at": time, "updated_at": time}},
+        "Island": {"type": "object", "required": ["id", "owner", "branch", "state", "ports", "can_change"],
+                   "properties": {
+            "id": {"type": "integer"}, "generation": {"type": "integer"},
+            "name": {"type": "string", "description": "the pod's name"},
+            "owner": text, "branch": text, "state": {"type": "string", "enum": list(ISLAND_STATES)},
+            "reason": text, "message": text, "node": _nullable(text), "host_ip": _nullable(text),
+            "ports": {"type": "array", "items": {"type": "integer"}},
+            "address": _nullable({"type": "string", "description": "host_ip:first port"}),
+            "clock": {"type": "object", "properties": {
+                "setting": _nullable(text), "offset_seconds": {"type": "number"}}},
+            "created_at": time, "state_since": time, "ready_at": time, "updated_at": time,
+            "registration": _ref("Registration"),
+            "launch": {"type": "object", "properties": {
+                "start_time": _nullable(text), "memory": _nullable(text), "image": _nullable(text),
+                "env_names": {"type": "array", "items": text}}},
+            "can_change": {"type": "boolean", "description": "the caller may delete, restart, set the clock"}}},
+        "IslandList": {"type": "object", "required": ["islands", "last_event_id"], "properties": {
+            "islands": {"type": "array", "items": _ref("Island")},
+            "last_event_id": {"type": "integer", "description": "resume GET /api/events?after= from here"},
+            "user": text}},
+        "Event": {"type": "object", "required": ["id", "island_id", "to_state"], "properties": {
+            "id": {"type": "integer"}, "island_id": {"type": "integer"}, "generation": {"type": "integer"},
+            "at": time, "from_state": _nullable(text), "to_state": text, "reason": text,
+            "message": _nullable(text)}},
+        "EventList": {"type": "object", "required": ["island_id", "events"], "properties": {
+            "island_id": {"type": "integer"}, "events": {"type": "array", "items": _ref("Event")}}},
+        "Logs": {"type": "object", "required": ["island_id", "logs"], "properties": {
+            "island_id": {"type": "integer"}, "container": {"type": "string", "enum": list(CONTAINERS)},
+            "tail": {"type": "integer"}, "logs": text}},
+        "Me": {"type": "object", "required": ["user", "admin"], "properties": {
+            "user": text, "admin": {"type": "boolean"}, "via": text, "csrf_token": text}},
+        "LaunchRequest": {"type": "object", "additionalProperties": False, "properties": {
+            "branch": _nullable({"type": "string", "enum": list(settings.islands.branches)}),
+            "start_time": _nullable({"type": "string", "description": "YYYY-MM-DD HH:MM:SS (UTC), empty = real time",
+                                     "example": "2021-09-18 23:30:07"}),
+            "memory": _nullable({"type": "string", "description": "memory request, e.g. 1500Mi"}),
+            "image": _nullable({"type": "string"}),
+            "env": _nullable({"type": "object", "additionalProperties": {"type": "string"},
+                              "description": "extra environment NAME: value"}),
+            "owner": _nullable({"type": "string", "description": "admins only; default the caller"})}},
+        "ClockRequest": {"type": "object", "required": ["clock"], "properties": {
+            "clock": {"type": "string", "description": "'2021-09-18 23:30:07' (the island reads that now, UTC), "
+                                                      "a shift '+2d' / '-1h' / '+30m', or 'reset'"}}},
+        "RegistrationRequest": {"type": "object", "required": ["node_ip", "ports", "pod_name"], "properties": {
+            "node_ip": text, "ports": {"type": "string", "description": "'30807 30808 30809' or comma separated"},
+            "pod_name": text}},
+        "Registered": {"type": "object", "required": ["island_id", "registered"], "properties": {
+            "island_id": {"type": "integer"}, "registered": {"type": "boolean"}, "node_ip": text}},
+    }
+
+
+def build_spec(settings, server_url: str = "") -> dict:
+    island_id = {"name": "island_id", "in": "path", "required": True,
+                 "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}}
+    user_auth = [{"bearerToken": []}, {"sessionCookie": []}]
+    ok = lambda description, schema: {"description": description, **_json(schema)}  # noqa: E731
+    paths = {
+        "/api/me": {"get": {"summary": "Who am I", "operationId": "me", "security": user_auth,
+                            "responses": {"200": ok("the caller", _ref("Me")), **_errors("401")}}},
+        "/api/islands": {
+            "get": {"summary": "List islands", "operationId": "listIslands", "security": user_auth,
+                    "parameters": [
+                        {"name": "mine", "in": "query", "schema": {"type": "boolean"}},
+                        {"name": "owner", "in": "query", "schema": {"type": "string", "maxLength": 128}},
+                        {"name": "branch", "in": "query", "schema": {"type": "string", "maxLength": 64}},
+                        {"name": "state", "in": "query", "schema": {"type": "string", "enum": list(ISLAND_STATES)}},
+                        {"name": "include_deleted", "in": "query", "schema": {"type": "boolean"}}],
+                    "responses": {"200": ok("islands, oldest id first", _ref("IslandList")),
+                                  **_errors("400", "401", "503")}},
+            "post": {"summary": "Launch an island for the caller", "operationId": "launchIsland",
+                     "security": user_auth,
+                     "requestBody": {"required": True, **_json(_ref("LaunchRequest"))},
+                     "responses": {"201": ok("allocated and applied; follow GET /api/events", _ref("Island")),
+                                   **_errors("400", "401", "403", "409", "413", "415", "502", "503", "504")}}},
+        "/api/islands/{island_id}": {
+            "parameters": [island_id],
+            "get": {"summary": "One island", "operationId": "getIsland", "security": user_auth,
+                    "responses": {"200": ok("the island", _ref("Island")), **_errors("401", "404", "503")}},
+            "delete": {"summary": "Delete an island (owner or admin)", "operationId": "deleteIsland",
+                       "security": user_auth,
+                       "responses": {"202": ok("deletion requested; the state follows", _ref("Island")),
+                                     **_errors("401", "403", "404", "502", "503", "504")}}},
+        "/api/islands/{island_id}/restart": {
+            "parameters": [island_id],
+            "post": {"summary": "Restart: same id and ports, a new pod (owner or admin)",
+                     "operationId": "restartIsland", "security": user_auth,
+                     "responses": {"202": ok("the new pod was applied", _ref("Island")),
+                                   **_errors("400", "401", "403", "404", "502", "503", "504")}}},
+        "/api/islands/{island_id}/clock": {
+            "parameters": [island_id],
+            "post": {"summary": "Set the island's clock (owner or admin)", "operationId": "setClock",
+                     "security": user_auth, "requestBody": {"required": True, **_json(_ref("ClockRequest"))},
+                     "responses": {"200": ok("the clock was written", _ref("Island")),
+                                   **_errors("400", "401", "403", "404", "413", "415", "502", "503", "504")}}},
+        "/api/islands/{island_id}/logs": {
+            "parameters": [island_id],
+            "get": {"summary": "The last lines of a container's log", "operationId": "islandLogs",
+                    "security": user_auth, "parameters": [
+                        {"name": "tail", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000}},
+                        {"name": "container", "in": "query", "schema": {"type": "string", "enum": list(CONTAINERS)}}],
+                    "responses": {"200": ok("log text", _ref("Logs")),
+                                  **_errors("400", "401", "404", "502", "503", "504")}}},
+        "/api/islands/{island_id}/events": {
+            "parameters": [island_id],
+            "get": {"summary": "The island's state history (current generation)", "operationId": "islandEvents",
+                    "security": user_auth, "parameters": [
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
+                    "responses": {"200": ok("oldest first", _ref("EventList")), **_errors("400", "401", "404", "503")}}},
+        "/api/islands/{island_id}/register": {
+            "parameters": [island_id],
+            "post": {"summary": "The container registers itself (its own token only)", "operationId": "register",
+                     "security": [{"islandToken": []}],
+                     "requestBody": {"required": True, "content": {
+                         "application/x-www-form-urlencoded": {"schema": _ref("RegistrationRequest")},
+                         "application/json": {"schema": _ref("RegistrationRequest")}}},
+                     "responses": {"200": ok("registered", _ref("Registered")),
+                                   **_errors("400", "403", "404", "413", "503")}}},
+        "/api/events": {"get": {
+            "summary": "Server-sent events: one `transition` message per stored state change",
+            "description": "Each message's id is the event id; data is {event, island, current}. The stream "
+                           "ends after about a minute and the browser resumes with Last-Event-ID.",
+            "operationId": "eventStream", "security": user_auth,
+            "parameters": [{"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0},
+                            "description": "replay stored events after this id first"}],
+            "responses": {"200": {"description": "text/event-stream",
+                                  "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                          **_errors("400", "401", "503")}}},
+        "/api/openapi.json": {"get": {"summary": "This document", "operationId": "openapi", "security": [],
+                                      "responses": {"200": ok("OpenAPI 3.1", {"type": "object"})}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "island_ssh", "version": "1",
+                 "description": "Launch, watch and manage game-server islands (Kubernetes pods) for testers."},
+        "servers": [{"url": server_url or "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas(settings),
+            "securitySchemes": {
+                "bearerToken": {"type": "http", "scheme": "bearer", "description": "a token from web.users"},
+                "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "island_ssh_session",
+                                  "description": "the page's login; changes also need the X-CSRF-Token header"},
+                "islandToken": {"type": "http", "scheme": "bearer", "description": "the island's own token"},
+            },
+        },
+    }
