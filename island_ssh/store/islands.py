@@ -167,6 +167,18 @@ def events(cur, island_id: int, generation: int | None = None, limit: int = 200)
     return [EventRow.from_db(r) for r in reversed(cur.fetchall())]
 
 
+def events_since(cur, last_event_id: int | None, limit: int = 500) -> list[EventRow]:
+    """Events of every island after ``last_event_id``, oldest first: the live feed's poll.
+
+    ``last_event_id`` None gives the latest ``limit`` events instead (where a new reader starts)."""
+    limit = max(0, int(limit))
+    if last_event_id is None:
+        cur.execute("SELECT * FROM island_events ORDER BY id DESC LIMIT %s", (limit,))
+        return [EventRow.from_db(r) for r in reversed(cur.fetchall())]
+    cur.execute("SELECT * FROM island_events WHERE id > %s ORDER BY id LIMIT %s", (max(0, int(last_event_id)), limit))
+    return [EventRow.from_db(r) for r in cur.fetchall()]
+
+
 def restart(cur, registration_table: str, island_id: int, generation: int, token_hash: str) -> IslandRow | None:
     """Same id and ports, next generation, state ``allocated`` with a new token: the old pod's
     late events (labelled with the old generation) can no longer touch the island."""

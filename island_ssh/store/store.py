@@ -177,6 +177,12 @@ class Store:
         check_island_id(island_id)
         return self._read(lambda cur: islands.events(cur, island_id, generation, limit))
 
+    def events_since(self, last_event_id: int | None, limit: int = 500) -> Sequence[EventRow]:
+        """Events of every island with an id above ``last_event_id``, oldest first (None: the
+        latest ``limit``). Ids are assigned at insert, not commit: a reader must allow for a
+        lower id appearing late (island_ssh.feed does)."""
+        return self._read(lambda cur: islands.events_since(cur, last_event_id, limit))
+
     def _read(self, body):
         return self.db.transaction(body, idempotent=True, what="reading islands")
 
