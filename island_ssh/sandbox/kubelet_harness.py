@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import socket
 import sys
 from contextlib import asynccontextmanager
@@ -56,6 +57,12 @@ def write_standin_code(code_dir: Path, python: str = sys.executable) -> Path:
         f"exec {python} -m island_ssh.sandbox.island_server \"$@\"\n")
     start.chmod(0o755)
     return code_dir
+
+
+def random_node_ip() -> str:
+    """A loopback address few others use (all of 127/8 reaches lo), so concurrent runs of the same
+    tests do not race for the same ports."""
+    return f"127.{random.randint(100, 199)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
 
 
 def free_ports(host: str, count: int = 3) -> list[int]:

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from island_ssh.sandbox.island_server import DEFAULT_PORTS, parse_settings
-from island_ssh.sandbox.kubelet_harness import free_ports
+from island_ssh.sandbox.kubelet_harness import free_ports, random_node_ip
 
-HOST = "127.0.0.33"
+HOST = random_node_ip()
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from island_ssh.sandbox.kubelet import ContainerNotFound, ExecTimeout, PodNotFound
-from island_ssh.sandbox.kubelet_harness import (SERVER, SIDE, free_ports, island_pod, query_island, running_kubelet,
+from island_ssh.sandbox.kubelet_harness import (SERVER, SIDE, free_ports, island_pod, query_island,
+                                                random_node_ip, running_kubelet,
                                                 server_ready, write_standin_code)
 
-NODE_IP = "127.0.0.32"
+NODE_IP = random_node_ip()
 NS = "default"
 DAY = 86400
 

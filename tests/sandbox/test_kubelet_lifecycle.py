@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from island_ssh.sandbox.kubelet_harness import (SERVER, SIDE, free_ports, island_pod, query_island, running_kubelet,
+from island_ssh.sandbox.kubelet_harness import (SERVER, SIDE, free_ports, island_pod, query_island,
+                                                random_node_ip, running_kubelet,
                                                 server_ready, server_state, write_standin_code)
 from island_ssh.sandbox.memory import CGROUP_BACKEND, RSS_BACKEND, probe_cgroup_parent
 from island_ssh.sandbox.status_recorder import container, state_of
 
-NODE_IP = "127.0.0.31"
+NODE_IP = random_node_ip()
 NS = "default"
 
 
@@ -76,7 +77,7 @@ def test_seed_pod_goes_creating_running_ready_and_survives_a_server_crash(tmp_pa
             assert conditions(crashed)["Ready"]["message"] == "containers with unready status: [altraserver]"
 
             log = kubelet.logs(NS, name, SERVER).decode()
-            assert "listening on 127.0.0.31" in log and "crashing with exit code 3" in log
+            assert f"listening on {NODE_IP}" in log and "crashing with exit code 3" in log
             assert kubelet.logs(NS, name, SERVER, tail_lines=1).decode().count("\n") == 1
             assert kubelet.logs(NS, name, SERVER, tail_lines=1).decode() == log.splitlines(keepends=True)[-1]
     run(scenario())
