@@ -6,10 +6,12 @@ Everything lives in ``state_dir``: fresh ed25519 host and client keys, sshd_conf
 ends the per-connection session processes first (so the listener reaps them) and then the
 listener, by PID.
 
-``user`` other than root is created if missing (home ``state_dir/home``, shell /bin/bash, password
-field ``*`` because useradd leaves it locked). ``login_env`` is written to that user's
-``~/.profile``: the only place a login shell's PATH reliably comes from (sshd's SetEnv is
-overwritten by /etc/profile).
+``user`` other than root is created if missing (a fixed home under /var/lib/island-ssh/homes,
+shell /bin/bash, password field ``*`` because useradd leaves it locked). ``login_env`` goes to
+``state_dir/login_env.sh``, which the user's ``~/.profile`` sources through a variable this
+sshd's ``SetEnv`` names: a login shell's PATH can only come from the profile (/etc/profile
+overwrites a PATH set by sshd), and the user itself never changes per sshd, so several sshds
+(the demo and a test run) can serve the same user at once.
 """
 
 from __future__ import annotations
@@ -40,6 +42,15 @@ class SSHDError(RuntimeError):
     """The private sshd could not be set up or started; the message points at its log."""
 
 
+USER_HOMES = Path("/var/lib/island-ssh/homes")
+"""Homes of the login users PrivateSSHD creates (fixed: shared by every sshd using that user)."""
+
+
+def _account_locked(user: str) -> bool:
+    out = subprocess.run(["passwd", "-S", user], capture_output=True, text=True, timeout=10).stdout.split()
+    return len(out) > 1 and out[1] == "L"
+
+
 class PrivateSSHD:
     def __init__(
         self,
@@ -65,6 +76,7 @@ class PrivateSSHD:
         self.config_path = self.state_dir / "sshd_config"
         self.pid_file = self.state_dir / "sshd.pid"
         self.log_path = self.state_dir / "sshd.log"
+        self.login_env_file = self.state_dir / "login_env.sh"
         self._proc: subprocess.Popen | None = None
         self._log_file = None
 
@@ -159,26 +171,40 @@ class PrivateSSHD:
         os.chmod(self.authorized_keys, 0o644)
 
     def _ensure_user(self) -> None:
-        home = self.state_dir / "home"
+        """Create the login user once, with a fixed home whose ~/.profile sources the login
+        environment of whichever sshd accepted the login (named by SetEnv in that sshd's config).
+
+        Nothing about the user changes per sshd, so several sandboxes (a demo and a test run)
+        can use the same user at once; usermod refuses to touch a user with live processes."""
         self._check_traversable(self.state_dir)
+        home = USER_HOMES / self.user
+        USER_HOMES.mkdir(mode=0o755, parents=True, exist_ok=True)
         try:
             entry = pwd.getpwnam(self.user)
         except KeyError:
             _run(["useradd", "-m", "-d", str(home), "-s", "/bin/bash", self.user])
-        else:
-            if Path(entry.pw_dir) != home:
-                _run(["usermod", "-d", str(home), self.user])
-        _run(["usermod", "-p", "*", self.user])  # useradd leaves the account locked
+            entry = pwd.getpwnam(self.user)
+        if Path(entry.pw_dir) != home:
+            _run(["usermod", "-d", str(home), self.user])  # once, from an older layout
+        if _account_locked(self.user):
+            _run(["usermod", "-p", "*", self.user])  # useradd leaves the account locked
         entry = pwd.getpwnam(self.user)
         home.mkdir(mode=0o755, exist_ok=True)
         os.chown(home, entry.pw_uid, entry.pw_gid)
-        lines = ["# written by island_ssh.testing.sshd: the login environment of this user"]
-        lines += [f"export {name}={shlex.quote(value)}" for name, value in self.login_env.items()]
         for shadowing in (".bash_profile", ".bash_login"):  # bash would read these instead
             (home / shadowing).unlink(missing_ok=True)
         profile = home / ".profile"
-        profile.write_text("\n".join(lines) + "\n")
+        profile.write_text(
+            "# written by island_ssh.testing.sshd: the login environment comes from the sshd that\n"
+            "# accepted this login (its sshd_config SetEnv names the file)\n"
+            'if [ -n "${ISLAND_SSH_LOGIN_ENV:-}" ] && [ -r "$ISLAND_SSH_LOGIN_ENV" ]; then\n'
+            '    . "$ISLAND_SSH_LOGIN_ENV"\n'
+            "fi\n")
         os.chown(profile, entry.pw_uid, entry.pw_gid)
+        lines = ["# login environment for this sshd's sessions (island_ssh.testing.sshd)"]
+        lines += [f"export {name}={shlex.quote(value)}" for name, value in self.login_env.items()]
+        self.login_env_file.write_text("\n".join(lines) + "\n")
+        os.chmod(self.login_env_file, 0o644)
 
     def _check_traversable(self, path: Path) -> None:
         for parent in [path, *path.parents]:
@@ -197,6 +223,7 @@ HostKey {self.host_key_file}
 PidFile {self.pid_file}
 AuthorizedKeysFile {self.authorized_keys}
 AllowUsers {self.user}
+SetEnv ISLAND_SSH_LOGIN_ENV={self.login_env_file}
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 PubkeyAuthentication yes
