@@ -64,9 +64,9 @@ def test_changing_one_islands_clock_changes_only_that_island(tmp_path):
             async def a_is_a_day_ahead():
                 reply = await query_island(NODE_IP, a_ports[2])
                 return reply if reply["epoch"] - time.time() > DAY - 60 else None
-            shifted = await eventually(a_is_a_day_ahead, 2.5)
-            assert shifted is not None, "island A's clock did not move within 2.5 s"
-            assert time.monotonic() - changed_at < 2.5
+            shifted = await eventually(a_is_a_day_ahead, 2.0)
+            assert shifted is not None, "island A's clock did not move within 2 s"
+            assert time.monotonic() - changed_at < 2.0
             other = await query_island(NODE_IP, b_ports[2])
             assert abs(other["epoch"] - time.time()) < 5, "island B's clock moved with A's"
 
