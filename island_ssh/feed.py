@@ -225,4 +225,4 @@ class EventFeed:
         for event in events:
             if event.island_id not in islands:
                 islands[event.island_id] = self.store.get(event.island_id)
-        return [FeedItem(event, islands[e.island_id]) for e in events]
+        return [FeedItem(e, islands[e.island_id]) for e in events]
