@@ -9,6 +9,7 @@ from island_ssh.errors import InvalidInput, IslandError
 from island_ssh.service import LaunchRequest
 from island_ssh.store import ISLAND_STATES
 
+from .api import acting_as
 from .auth import Unauthorized
 from .context import ctx
 from .errors import status_of
@@ -135,7 +136,7 @@ def form_delete(island_id: int):
     c = ctx()
     who = c.auth.require()
     try:
-        c.service.delete(island_id, user=who.name)
+        c.service.delete(island_id, user=acting_as(who))
     except IslandError as exc:
         flash(exc.message, "error")
         return redirect(url_for(".island_page", island_id=island_id))
@@ -143,12 +144,12 @@ def form_delete(island_id: int):
 
 
 def form_restart(island_id: int):
-    return _form_action(island_id, lambda service, who: service.restart(island_id, user=who.name))
+    return _form_action(island_id, lambda service, who: service.restart(island_id, user=acting_as(who)))
 
 
 def form_clock(island_id: int):
     clock = request.form.get("clock", "")
-    return _form_action(island_id, lambda service, who: service.set_clock(island_id, clock, user=who.name))
+    return _form_action(island_id, lambda service, who: service.set_clock(island_id, clock, user=acting_as(who)))
 
 
 # -- standalone login ----------------------------------------------------------------------------

@@ -33,8 +33,8 @@
     explain.className = "explain " + (failed ? "error" : state === "ready" ? "ok" : "");
     if (failed) {
       var why = I.explainReason(island.reason);
-      explain.textContent = I.t("progress.failed") + " (" + I.stateName(state) + (island.reason ? ": " + island.reason : "") +
-        "). " + (why ? why + ". " : "") + (island.message || "");
+      explain.textContent = I.t("progress.failed") + " — " + I.stateName(state) + (island.reason ? " (" + island.reason + ")" : "") +
+        (why ? ": " + why : "") + (island.message ? " · " + island.message : "");
     } else if (state === "ready") {
       explain.textContent = I.t("progress.ready");
     } else if (state === "pending" || state === "creating" || state === "starting") {
