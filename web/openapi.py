@@ -10,6 +10,10 @@ from island_ssh.store import ISLAND_STATES
 
 from .api import CONTAINERS, MAX_ID
 
+START_TIME = r"^(|[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2})$"
+MEMORY = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$"
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
 ERROR_CODES = {
     "400": "The request was refused: the message names the field and why",
     "401": "No user: send Authorization: Bearer <token>, or log in",
@@ -87,19 +91,28 @@ def schemas(settings) -> dict:
             "user": text, "admin": {"type": "boolean"}, "via": text, "csrf_token": text}},
         "LaunchRequest": {"type": "object", "additionalProperties": False, "properties": {
             "branch": _nullable({"type": "string", "enum": list(settings.islands.branches)}),
-            "start_time": _nullable({"type": "string", "description": "YYYY-MM-DD HH:MM:SS (UTC), empty = real time",
+            "start_time": _nullable({"type": "string", "maxLength": 64, "pattern": START_TIME,
+                                     "description": "YYYY-MM-DD HH:MM:SS (UTC), empty = real time",
                                      "example": "2021-09-18 23:30:07"}),
-            "memory": _nullable({"type": "string", "description": "memory request, e.g. 1500Mi"}),
-            "image": _nullable({"type": "string"}),
-            "env": _nullable({"type": "object", "additionalProperties": {"type": "string"},
-                              "description": "extra environment NAME: value"}),
-            "owner": _nullable({"type": "string", "description": "admins only; default the caller"})}},
+            "memory": _nullable({"type": "string", "maxLength": 32, "pattern": MEMORY,
+                                 "description": "memory request, 64Mi .. 64Gi, e.g. 1500Mi"}),
+            "image": _nullable({"type": "string", "maxLength": 255, "description": "image reference repo/name:tag"}),
+            "env": _nullable({"type": "object", "maxProperties": 32, "propertyNames": {"pattern": ENV_NAME},
+                              "additionalProperties": {"type": "string", "maxLength": 4096},
+                              "description": "extra environment NAME: value (names island_ssh sets are refused)"}),
+            "owner": _nullable({"type": "string", "maxLength": 64,
+                                "description": "admins only; default the caller"})}},
         "ClockRequest": {"type": "object", "required": ["clock"], "properties": {
-            "clock": {"type": "string", "description": "'2021-09-18 23:30:07' (the island reads that now, UTC), "
+            "clock": {"type": "string", "maxLength": 64, "description": "'2021-09-18 23:30:07' (the island reads that now, UTC), "
                                                       "a shift '+2d' / '-1h' / '+30m', or 'reset'"}}},
         "RegistrationRequest": {"type": "object", "required": ["node_ip", "ports", "pod_name"], "properties": {
             "node_ip": text, "ports": {"type": "string", "description": "'30807 30808 30809' or comma separated"},
             "pod_name": text}},
+        "StreamMessage": {"type": "object", "required": ["event", "data"], "description":
+                          "one server-sent message; `transition` data is JSON {event: Event, island: Island, current}",
+                          "properties": {
+            "event": {"type": "string", "enum": ["hello", "transition", "resync"]},
+            "data": {"type": "string"}, "id": {"type": "string"}, "retry": {"type": "integer"}}},
         "Registered": {"type": "object", "required": ["island_id", "registered"], "properties": {
             "island_id": {"type": "integer"}, "registered": {"type": "boolean"}, "node_ip": text}},
     }
@@ -179,7 +192,7 @@ def build_spec(settings, server_url: str = "") -> dict:
             "parameters": [{"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0},
                             "description": "replay stored events after this id first"}],
             "responses": {"200": {"description": "text/event-stream",
-                                  "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                                  "content": {"text/event-stream": {"schema": _ref("StreamMessage")}}},
                           **_errors("400", "401", "503")}}},
         "/api/openapi.json": {"get": {"summary": "This document", "operationId": "openapi", "security": [],
                                       "responses": {"200": ok("OpenAPI 3.1", {"type": "object"})}}},
