@@ -162,7 +162,13 @@ def test_launch_watch_copy_clock_delete_in_a_real_browser(server, browser, islan
     assert "刘电波" in row_el.text and address in row_el.text
     until(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#live-status[data-mode=live]"), 10, "live updates")
     shot(d, "islands")
-    d.execute_script("window.__sameDocument = true;")
+    d.get(f"{server}/?lang=zh")
+    until(d, lambda d: d.find_elements(By.CSS_SELECTOR, f"tr[data-id='{island_id}'][data-state=ready]"), 10,
+          "the Chinese table")
+    assert "就绪" in d.find_element(By.CSS_SELECTOR, f"tr[data-id='{island_id}']").text
+    assert "启动岛" in d.find_element(By.ID, "nav-launch").text
+    shot(d, "islands-zh")
+    d.get(f"{server}/?lang=en")
 
     # delete from the island page, confirming in the dialog; the table follows without a reload
     d.get(f"{server}/islands/{island_id}")
