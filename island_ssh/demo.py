@@ -49,7 +49,8 @@ def sandbox_settings(settings: Settings, info, db, web_port: int) -> Settings:
         database={"host": db.host, "port": db.port, "user": db.user, "password": db.password,
                   "name": DEMO_DATABASE},
         islands={"registration_url": f"http://127.0.0.1:{web_port}"},
-        web={"port": web_port},
+        # the demo page needs no login: everyone is the admin "demo" on this private machine
+        web={"port": web_port, "admins": ["demo"]},
     )
 
 
@@ -79,7 +80,7 @@ def run_demo(settings: Settings, once: bool = False, port: int = 0, echo=print) 
         Store(settings.database).migrate()
         rt = build_runtime(settings, with_tracker=True)
         stack.callback(rt.close)
-        app = create_app(settings, service=rt.service)
+        app = create_app(settings, service=rt.service, current_user=lambda: "demo")
         server = create_server(app, host="127.0.0.1", port=web_port, threads=settings.web.threads)
         thread = threading.Thread(target=server.run, name="demo-web", daemon=True)
         thread.start()
