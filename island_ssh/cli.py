@@ -157,7 +157,7 @@ def print_island(row, as_json: bool) -> None:
         click.echo(dumps(island_json(row)))
     else:
         click.echo(f"island {row.island_id}: {styled_state(row.state)}"
-                   + (f" ({row.reason})" if row.reason and row.state != "ready" else ""))
+                   + (f" ({row.reason})" if row.reason and row.reason.lower() not in (row.state, "ready") else ""))
 
 
 @main.command()
@@ -199,7 +199,7 @@ def launch(obj: Context, owner, branch, start_time, memory, image, env, wait, ti
     rt = obj.runtime(with_tracker=wait)
     row = rt.service.launch(request)
     if wait:
-        row = follow(rt, row, timeout, show=not as_json)
+        row = follow(rt, row, timeout)  # progress goes to stderr: stdout stays clean JSON
     if as_json:
         print_island(row, True)
     else:

@@ -35,7 +35,7 @@ from datetime import datetime
 from typing import Any, Iterable, Sequence
 
 from .config import IslandSettings, RecoverSettings
-from .podstate import ID_LABEL, PodView, classify
+from .podstate import PodView, classify
 from .statemachine import IslandSnapshot, on_relist
 
 GENERATION_LABEL = "island-ssh/generation"

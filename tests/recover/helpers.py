@@ -87,8 +87,8 @@ def clear_cluster(env) -> None:
     """Remove every island pod and release every island row, without needing the tracker."""
     names = sorted(pod_names(env))
     if names:
-        env.kubectl.run("delete", "pod", *names, "--grace-period=0", "--force", "--wait=true",
-                        "--ignore-not-found=true", timeout=120)
+        env.kubectl.run("delete", "pod", *names, "--grace-period=0", "--wait=true", "--ignore-not-found=true",
+                        timeout=120)
     wait_for(lambda: not pod_names(env), 60, "all island pods gone")
     for row in env.store.active():
         env.store.release(row.island_id, row.generation, "TestCleanup")
@@ -144,14 +144,18 @@ def write_config(settings, path, **sections) -> str:
     return str(path)
 
 
-def island_ssh_cmd(config: str, *args: str, timeout: float = 120, env_extra: dict | None = None, **popen):
-    """Run .venv/bin/island-ssh as operators do: a real process, a config file, no inherited overrides."""
+def island_ssh_argv(config: str, *args: str) -> tuple[list[str], dict]:
+    """argv and environment of .venv/bin/island-ssh as operators run it: a config file, no
+    inherited ISLAND_SSH_* overrides."""
     import os
-    import subprocess
     import sys
     from pathlib import Path
     exe = Path(sys.executable).parent / "island-ssh"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ISLAND_SSH_")}
-    env.update(env_extra or {})
-    return subprocess.run([str(exe), "--config", config, *args], capture_output=True, text=True, timeout=timeout,
-                          env=env, **popen)
+    return [str(exe), "--config", config, *args], env
+
+
+def island_ssh_cmd(config: str, *args: str, timeout: float = 120, **popen):
+    import subprocess
+    argv, env = island_ssh_argv(config, *args)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, **popen)

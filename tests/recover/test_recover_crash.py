@@ -15,7 +15,7 @@ import pytest
 
 from island_ssh.recover import GENERATION_LABEL
 
-from .helpers import clear_cluster, island_ssh_cmd, live_pods, recover, wait_for, write_config
+from .helpers import island_ssh_argv, island_ssh_cmd, live_pods, recover, wait_for, write_config
 from .test_recover_sandbox import env, stuck_row  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.slow
@@ -26,9 +26,8 @@ from island_ssh.config import load_settings
 from island_ssh.runtime import build_runtime
 from island_ssh.service import LaunchRequest
 rt = build_runtime(load_settings(sys.argv[1]), with_tracker=True)
-for i in range(int(sys.argv[2])):
-    rt.service.launch(LaunchRequest(owner=f"burst{i}", branch="dev"))
-    print(i, flush=True)
+for i in range(0, int(sys.argv[2]), 4):
+    rt.service.launch_many([LaunchRequest(owner=f"burst{i + k}", branch="dev") for k in range(4)])
 """
 
 
@@ -49,8 +48,12 @@ def test_sigkill_mid_burst_then_one_recover_leaves_mysql_and_cluster_agreeing(en
     child = subprocess.Popen([sys.executable, "-c", BURST, config, "40"], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
     try:
-        wait_for(lambda: len(env.kubectl.pods()["items"]) >= 4 or child.poll() is not None, 60,
-                 "four pods of the burst")
+        def mid_burst():
+            if child.poll() is not None:
+                return True
+            states = [r.state for r in env.store.active()]
+            return len(states) > 4 and any(s in ("allocated", "applying") for s in states)
+        wait_for(mid_burst, 60, "a launch of the burst between allocation and its pod")
         assert child.poll() is None, child.stderr.read().decode()
     finally:
         child.send_signal(signal.SIGKILL)
@@ -86,14 +89,13 @@ def test_two_runs_at_once_exactly_one_acts(env, tmp_path):
     blocker = pymysql.connect(host=db.host, port=db.port, user=db.user, password=db.password, database=db.name,
                               autocommit=False, connect_timeout=5, read_timeout=30)
     lock = env.store.lock_name(env.settings.recover.lock_name)
-    exe = Path(sys.executable).parent / "island-ssh"
-    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("ISLAND_SSH_")}
+    argv, clean_env = island_ssh_argv(config, "recover", "--json")
     first = None
     try:
         with blocker.cursor() as cur:
             # hold the row the first run will change, so it is still running when the second starts
             cur.execute("SELECT * FROM islands WHERE island_id = %s FOR UPDATE", (row.island_id,))
-            first = subprocess.Popen([str(exe), "--config", config, "recover", "--json"], stdout=subprocess.PIPE,
+            first = subprocess.Popen(argv, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, env=clean_env)
 
             def lock_taken():

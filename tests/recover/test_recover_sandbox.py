@@ -4,13 +4,14 @@ when cron runs recovery after the service died; it runs only to bring islands to
 
 from __future__ import annotations
 
+import copy
 import secrets
 import time
 
 import pytest
 
 from island_ssh.manifests import pod_name
-from island_ssh.service import LaunchRequest, token_hash
+from island_ssh.service import IslandService, LaunchRequest, token_hash
 
 from .helpers import (clear_cluster, insert_registration, live_pods, pod_names, recover, snapshot, stray_pod,
                       wait_for)
@@ -18,12 +19,20 @@ from .helpers import (clear_cluster, insert_registration, live_pods, pod_names, 
 pytestmark = pytest.mark.slow
 
 
+ID_RANGE = {"id_min": 600, "id_max": 699}
+"""Ids (so host ports on the shared node addresses) no other test module's sandbox hands out."""
+
+
 @pytest.fixture
 def env(island_env):
+    """island_env with the tracker stopped, an empty cluster, and its own id range."""
+    mine = copy.copy(island_env)
+    mine.settings = island_env.settings.replace(islands=ID_RANGE)
+    mine.service = IslandService(mine.settings, island_env.store, island_env.kubectl)
     island_env.tracker.stop()
     clear_cluster(island_env)
     try:
-        yield island_env
+        yield mine
     finally:
         island_env.tracker.stop()
         clear_cluster(island_env)
@@ -70,6 +79,7 @@ def test_pod_gone_marks_the_island_lost_then_releases_it_after_the_grace(env):
     assert env.store.registration(row.island_id) is None
     again = env.service.launch(LaunchRequest(owner="lost2", branch="dev"))
     assert (again.island_id, again.ports) == (row.island_id, row.ports)  # id and ports free again
+    assert row.island_id == ID_RANGE["id_min"]
 
 
 @pytest.mark.parametrize("state", ["allocated", "applying"])
@@ -129,7 +139,7 @@ def test_orphan_pod_deleted_or_only_reported_by_config(env, action, survives):
 def test_pods_with_our_label_and_no_usable_id_are_deleted(env):
     (row,) = ready_islands(env, "holder")
     env.kubectl.apply([stray_pod(row.island_id, "stray-held"), stray_pod(None, "stray-noid"),
-                       stray_pod(5000, "stray-outside")])
+                       stray_pod(ID_RANGE["id_max"] + 1, "stray-outside")])
     report = recover(env)
     assert kinds(report) == [("delete_orphan", "done")] * 3
     assert pod_names(env) == {row.pod_name}

@@ -1,0 +1,219 @@
+"""Every command as operators run it: real `.venv/bin/island-ssh` processes with a config file
+pointing at the sandbox (real sshd, kubectl, MariaDB, pods as processes). Output and exit codes."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import paramiko
+import pytest
+
+from recover.helpers import island_ssh_argv, island_ssh_cmd, write_config
+
+pytestmark = pytest.mark.slow
+
+
+ID_RANGE = {"id_min": 800, "id_max": 899}
+"""Ids (so host ports on the shared node addresses) no other test module's sandbox hands out."""
+
+
+@pytest.fixture(scope="module")
+def config(island_env, tmp_path_factory):
+    return write_config(island_env.settings, tmp_path_factory.mktemp("cli") / "island.yaml", islands=ID_RANGE)
+
+
+def cli(config, *args, timeout=120):
+    return island_ssh_cmd(config, *args, timeout=timeout)
+
+
+def one_error_line(result) -> str:
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: "), result.stderr
+    return result.stderr
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens once the socket is closed
+
+
+def test_migrate_is_idempotent(config):
+    result = cli(config, "migrate")
+    assert result.returncode == 0
+    assert re.fullmatch(r"schema at version (\d+) \(was \1; applied 0\)\n", result.stdout)
+
+
+def test_list_of_nothing(config, island_env):
+    island_env.cleanup()
+    result = cli(config, "list")
+    assert result.returncode == 0 and result.stdout.split() == "ID STATE OWNER BRANCH NODE ADDRESS:PORTS REASON".split()
+    assert json.loads(cli(config, "list", "--json").stdout) == []
+
+
+def test_an_island_through_every_command(config, island_env):
+    launched = cli(config, "launch", "--owner", "刘电波", "--branch", "dev", "--wait", "--json")
+    assert launched.returncode == 0, launched.stderr
+    data = json.loads(launched.stdout)
+    island_id = data["id"]
+    assert island_id == ID_RANGE["id_min"]
+    assert data["state"] == "ready" and data["ports"] == [30000 + 3 * island_id + k for k in range(3)]
+    assert set(data) == {"id", "pod", "owner", "branch", "state", "reason", "message", "node", "host_ip", "ports",
+                         "address", "clock", "generation", "created_at"}
+    progress = launched.stderr.splitlines()
+    assert re.match(rf"\[ *\d+\.\ds\] island {island_id}: allocated", progress[0])
+    assert f"island {island_id}: ready" in progress[-1] and "\x1b[" not in launched.stderr
+
+    table = cli(config, "list").stdout.splitlines()
+    assert len(table) == 2 and table[1].split()[:3] == [str(island_id), "ready", "刘电波"]
+    assert [i["id"] for i in json.loads(cli(config, "list", "--json").stdout)] == [island_id]
+    shown = cli(config, "show", str(island_id))
+    assert shown.returncode == 0 and "      state: ready" in shown.stdout
+    assert json.loads(cli(config, "show", str(island_id), "--json").stdout) == data
+
+    events = cli(config, "events", str(island_id))
+    assert events.returncode == 0 and "-> allocated" in events.stdout and "-> ready" in events.stdout
+    assert [e["to"] for e in json.loads(cli(config, "events", str(island_id), "--json").stdout)][-1] == "ready"
+
+    logs = cli(config, "logs", str(island_id), "--tail", "5")
+    assert logs.returncode == 0 and logs.stdout.strip()
+
+    clock = cli(config, "clock", str(island_id), "+1h")
+    assert clock.returncode == 0 and clock.stdout == f"island {island_id}: clock +1h\n"
+    bad_clock = cli(config, "clock", str(island_id), "next tuesday")
+    assert bad_clock.returncode == 2 and "next tuesday" in one_error_line(bad_clock)
+
+    restarted = cli(config, "restart", str(island_id), "--json")
+    assert restarted.returncode == 0, restarted.stderr
+    assert json.loads(restarted.stdout)["generation"] == data["generation"] + 1
+    island_env.wait_state(island_id, "ready")
+
+    deleted = cli(config, "delete", str(island_id), "--wait")
+    assert deleted.returncode == 0 and deleted.stdout == f"island {island_id}: deleted\n"
+    again = cli(config, "delete", str(island_id))
+    assert again.returncode == 4 and f"island {island_id} was deleted" in one_error_line(again)
+
+
+def test_logs_follow_prints_lines_until_interrupted(config, island_env):
+    island_id = json.loads(cli(config, "launch", "--owner", "follower", "--wait", "--json").stdout)["id"]
+    argv, env = island_ssh_argv(config, "logs", str(island_id), "-f")
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        assert first.strip()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(20) == 130
+        assert proc.stderr.read().strip().endswith("interrupted")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    island_env.cleanup()
+
+
+def test_a_failing_island_exits_10(config, island_env):
+    result = cli(config, "launch", "--owner", "crasher", "--env", "ISLAND_SERVER_FAIL=crash:3",
+                 "--env", "ISLAND_SERVER_FAIL_AFTER=0", "--wait")
+    assert result.returncode == 10, result.stderr
+    assert "failed" in result.stdout and "Error" in result.stdout
+    island_env.cleanup()
+
+
+def test_no_such_island_exits_4(config):
+    for args in (["show", "998"], ["events", "998"], ["delete", "998"], ["logs", "998"]):
+        result = cli(config, *args)
+        assert result.returncode == 4, (args, result.stderr)
+        assert "no island 998" in one_error_line(result)
+
+
+def test_refused_launch_exits_2_and_names_the_field(config, island_env):
+    result = cli(config, "launch", "--owner", "x", "--branch", "dev; rm -rf /")
+    assert result.returncode == 2 and "branch" in one_error_line(result)
+    assert island_env.store.active() == []
+
+
+def test_unreachable_master_exits_7_fast_with_one_line(island_env, tmp_path):
+    port = closed_port()
+    config = write_config(island_env.settings, tmp_path / "c.yaml", ssh={"port": port, "connect_timeout": 3.0})
+    for args in (["recover"], ["launch", "--owner", "nobody", "--branch", "dev"]):
+        started = time.monotonic()
+        result = island_ssh_cmd(config, *args, timeout=60)
+        assert result.returncode == 7, result.stderr
+        assert f"cannot connect to 127.0.0.1:{port}" in one_error_line(result)
+        assert time.monotonic() - started < 10
+    assert island_env.store.active() == []  # the refused launch holds no id
+    doctor = island_ssh_cmd(config, "doctor", timeout=60)
+    assert doctor.returncode == 7
+    lines = doctor.stdout.splitlines()
+    assert any(l.startswith("FAIL  ssh login") and str(port) in l for l in lines)
+    assert any(l.startswith("skip  kubectl") for l in lines)
+
+
+def test_unknown_host_key_and_refused_key_exit_7(island_env, tmp_path):
+    other = paramiko.Ed25519Key.generate() if hasattr(paramiko.Ed25519Key, "generate") else None
+    known = tmp_path / "known_hosts"
+    if other is None:
+        known.write_text("")
+    else:
+        known.write_text(f"[127.0.0.1]:{island_env.settings.ssh.port} {other.get_name()} {other.get_base64()}\n")
+    config = write_config(island_env.settings, tmp_path / "c.yaml", ssh={"known_hosts": str(known)})
+    result = island_ssh_cmd(config, "recover")
+    assert result.returncode == 7 and "host key" in one_error_line(result)
+
+    key = tmp_path / "stranger"
+    paramiko.RSAKey.generate(2048).write_private_key_file(str(key))
+    config = write_config(island_env.settings, tmp_path / "c2.yaml", ssh={"key_file": str(key)})
+    result = island_ssh_cmd(config, "recover")
+    assert result.returncode == 7 and "refused key" in one_error_line(result)
+
+
+def test_unreachable_database_exits_7(island_env, tmp_path):
+    config = write_config(island_env.settings, tmp_path / "c.yaml", database={"port": closed_port()})
+    for args in (["list"], ["show", "1"], ["recover"], ["migrate"]):
+        result = island_ssh_cmd(config, *args, timeout=60)
+        assert result.returncode == 7, (args, result.stderr)
+        one_error_line(result)
+
+
+def test_doctor_passes_on_the_sandbox(config):
+    result = cli(config, "doctor")
+    assert result.returncode == 0, result.stdout
+    lines = result.stdout.splitlines()
+    names = [l[6:22].strip() for l in lines[:-1]]
+    assert names == ["config", "registration url", "database", "host key", "ssh login", "kubectl", "list pods",
+                     "create pods", "exec into pods", "delete pods", "code volume"]
+    assert all(l[:4] in ("ok  ", "warn") for l in lines[:-1])
+    assert lines[-1] == "all 11 checks passed"
+    data = json.loads(cli(config, "doctor", "--json").stdout)
+    assert data["ok"] is True and [c["name"] for c in data["checks"]] == names
+
+
+def test_doctor_reports_a_missing_code_volume(island_env, tmp_path):
+    config = write_config(island_env.settings, tmp_path / "c.yaml", islands={"code_claim": "no-such-claim"})
+    result = island_ssh_cmd(config, "doctor")
+    assert result.returncode == 8
+    assert any(l.startswith("FAIL  code volume") and "no-such-claim does not exist" in l
+               for l in result.stdout.splitlines())
+
+
+def test_recover_prints_a_summary_and_json(config, island_env):
+    island_env.cleanup()
+    text = cli(config, "recover")
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.splitlines()[-1] == "did: nothing to repair"
+    dry = cli(config, "recover", "--dry-run", "--json")
+    data = json.loads(dry.stdout)
+    assert set(data) == {"dry_run", "another_running", "pods", "islands", "seconds", "counts", "failed", "actions"}
+    assert data["dry_run"] is True and data["actions"] == [] and set(data["seconds"]) == {"kubectl", "plan", "total"}
+
+
+def test_sandbox_status_when_not_running(tmp_path, island_env):
+    config = write_config(island_env.settings, tmp_path / "c.yaml", sandbox={"state_dir": str(tmp_path / "sb")})
+    result = island_ssh_cmd(config, "sandbox", "status")
+    assert result.returncode == 1 and result.stdout == "sandbox is not running\n"
+    result = island_ssh_cmd(config, "sandbox", "down")
+    assert result.returncode == 0 and result.stdout == "sandbox is not running\n"
