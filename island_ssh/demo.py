@@ -8,6 +8,7 @@ Without --once it keeps serving until Ctrl-C; everything it started stops with i
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -123,8 +124,14 @@ def tour(rt, echo) -> None:
              f"{ask_island_time(row.host_ip, row.ports[2])}")
     first, second = rows
     echo(f"\nsetting island {first.island_id}'s clock to +2d ...")
+    before = json.loads(ask_island_time(first.host_ip, first.ports[2]))["epoch"]
     svc.set_clock(first.island_id, "+2d")
-    pause.wait(1.5)  # libfaketime re-reads the clock file once a second (faketime_cache_duration)
+    # libfaketime re-reads the clock file within faketime_cache_duration (1 s): wait for it
+    deadline = time.monotonic() + 10
+    while json.loads(ask_island_time(first.host_ip, first.ports[2]))["epoch"] < before + 86400:
+        if time.monotonic() > deadline:
+            raise IslandError(f"island {first.island_id} did not pick up its new clock within 10 s")
+        pause.wait(0.1)
     for row in rows:
         echo(f"  island {row.island_id}: {ask_island_time(row.host_ip, row.ports[2])}")
     echo(f"\ndeleting island {second.island_id} ...")
