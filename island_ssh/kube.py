@@ -15,6 +15,7 @@ import yaml
 
 from .config import KubeSettings
 from .errors import KubectlError, NotFound
+from .manifests import to_yaml
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "island-ssh"
@@ -56,7 +57,8 @@ class Kubectl:
     # -- verbs ------------------------------------------------------------------------------
     def apply(self, docs: Iterable[dict] | str, timeout: float = 60.0) -> list[str]:
         """Apply one or many manifests in ONE kubectl call; returns the applied object names."""
-        text = docs if isinstance(docs, str) else yaml.safe_dump_all(list(docs), allow_unicode=True, sort_keys=False)
+        # manifests.to_yaml, not yaml.safe_dump_all: PyYAML's plain dumper folds U+0085 into a space
+        text = docs if isinstance(docs, str) else to_yaml(list(docs))
         out = self.run("apply", "-f", "-", "-o", "name", stdin=text.encode("utf-8"), timeout=timeout)
         return [line.strip() for line in out.splitlines() if line.strip()]
 

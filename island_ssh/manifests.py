@@ -221,8 +221,14 @@ class _ManifestDumper(yaml.SafeDumper):
     """
 
 
+# kubectl's YAML reader (go-yaml) takes more plain scalars for non-strings than PyYAML's resolver
+# knows: y/n are booleans, 1e3 and 0.1e5 numbers; the pod is then refused ("cannot unmarshal
+# bool into ... of type string"). Anything that could read as a bool, null or number is quoted.
+_AMBIGUOUS = re.compile(r"[-+.]?[0-9.]|(?i:y|n|yes|no|on|off|true|false|null|~|[-+]?\.(?:inf|nan))\Z")
+
+
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = '"' if any(mark in value for mark in _LINE_BREAKS) else None
+    style = '"' if any(mark in value for mark in _LINE_BREAKS) or _AMBIGUOUS.match(value) else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

@@ -79,14 +79,25 @@ class IslandService:
             # tracker's re-list or the recover job settles each one. Never re-run blindly.
             raise
         except KubectlError as exc:
-            for row in rows:
-                self.store.transition(row.island_id, row.generation, "deleted", "ApplyFailed",
-                                      exc.message, expected_from="applying")
+            self._settle_failed_apply(rows, exc)
             raise
         rows = [self.store.get(r.island_id) for r in rows]
         if wait:
             rows = [self.wait(r.island_id, timeout=timeout) for r in rows]
         return rows
+
+    def _settle_failed_apply(self, rows, exc: KubectlError) -> None:
+        """kubectl may have created some pods before it failed (killed on the master, or one bad
+        document among many): free only the ids whose pods are confirmed absent. The others stay
+        `applying` for the tracker (their pods exist), or for recover if even this listing fails."""
+        try:
+            present = {p["metadata"]["name"] for p in self.kubectl.pods().get("items") or []}
+        except IslandError:
+            return
+        for row in rows:
+            if row.pod_name not in present:
+                self.store.transition(row.island_id, row.generation, "deleted", "ApplyFailed",
+                                      exc.message, expected_from="applying")
 
     def _allocate_and_render(self, req):
         token = secrets.token_urlsafe(24)
@@ -184,7 +195,7 @@ class IslandService:
         try:
             self.kubectl.apply([self._render(new, req, token)])
         except KubectlError as exc:
-            self.store.transition(new.island_id, new.generation, "deleted", "ApplyFailed", exc.message)
+            self._settle_failed_apply([new], exc)
             raise
         return self.store.get(island_id)
 

@@ -135,7 +135,11 @@ def _exchange(
                 return out, err
             if conn.transport.is_active() and channel.exit_status_ready():
                 return out, err
-            raise_if_lost(conn, since)
+            try:
+                raise_if_lost(conn, since)
+            except ConnectionLost as exc:  # same words as the timeout path: the caller must know
+                raise ConnectionLost(f"{exc.message}; `{command}` was in flight and was not re-run",
+                                     command=command) from None
             raise ConnectionLost(
                 f"the shell channel to {conn.target} closed during `{command}` without an exit status; "
                 "it was not re-run",

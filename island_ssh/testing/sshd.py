@@ -78,6 +78,7 @@ class PrivateSSHD:
         self.log_path = self.state_dir / "sshd.log"
         self.login_env_file = self.state_dir / "login_env.sh"
         self._proc: subprocess.Popen | None = None
+        self._last_port = 0
         self._log_file = None
 
     # -- life cycle -------------------------------------------------------------------------
@@ -91,9 +92,11 @@ class PrivateSSHD:
         self._make_keys()
         if self.user != "root":
             self._ensure_user()
-        attempts = 1 if self._requested_port else 5
+        # Started again after stop(): listen where the clients (and known_hosts) expect it.
+        fixed = self._requested_port or self._last_port
+        attempts = 1 if fixed else 5
         for attempt in range(attempts):
-            self.port = self._requested_port or _free_port()
+            self.port = fixed or _free_port()
             self._write_config()
             self._write_known_hosts()
             if self._spawn():
@@ -266,6 +269,7 @@ LogLevel VERBOSE
             if not banner.startswith(b"SSH-"):
                 continue  # someone else's server on our port: sshd will exit, poll() sees it
             self._proc = proc
+            self._last_port = self.port
             # The probe made sshd fork a pre-auth child; let it go so session_pids() starts empty.
             _wait_until(lambda: not _descendants_named(proc.pid, "sshd"), STOP_TIMEOUT)
             return True
