@@ -73,7 +73,8 @@ class IslandService:
             self.store.transition(row.island_id, row.generation, "applying", "Applying",
                                   "manifest sent to kubectl apply", expected_from="allocated")
         try:
-            self.kubectl.apply(docs)
+            # kubectl creates the pods one by one: a fixed timeout would kill a big batch mid-way
+            self.kubectl.apply(docs, timeout=60.0 + 0.5 * len(docs))
         except ConnectionLost:
             # Unknown whether the API server stored them: leave the rows in `applying`; the
             # tracker's re-list or the recover job settles each one. Never re-run blindly.

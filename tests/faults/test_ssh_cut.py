@@ -70,6 +70,24 @@ def test_cut_in_the_middle_of_an_exec(clean_fault_env):
     assert_consistent(env)
 
 
+@pytest.mark.xfail(strict=False, reason="seen in about 1 run of 4: after a cut during `kubectl exec`, the "
+                   "tracker's next watch gets no event from the API server until stale_after (60 s); see "
+                   "docs/bad-input.md, open issues")
+def test_the_watch_after_a_cut_sees_the_next_change(clean_fault_env):
+    env = clean_fault_env
+    row = env.service.launch(LaunchRequest(owner="nextchange", branch="dev"))
+    row = env.wait_state(row.island_id, "ready")
+    thread, box = in_thread(env.kubectl.exec, row.pod_name, "altraserver", ["sh", "-c", "exec sleep 20"],
+                            timeout=60, island_id=row.island_id)
+    wait_until(lambda: kubectl_running(env.sandbox, "exec"), 30, "kubectl exec running on the master")
+    watches = env.tracker.watches
+    kill_sessions(env.sandbox)
+    thread.join(30)
+    wait_until(lambda: env.tracker.watches > watches, 30, "the tracker to start a new watch")
+    env.service.delete(row.island_id)
+    env.wait_state(row.island_id, "deleted", timeout=20)
+
+
 def test_cut_in_the_middle_of_the_watch(clean_fault_env):
     env = clean_fault_env
     watches = env.tracker.watches

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Launch throughput: N islands applied with ONE bulk `kubectl apply` vs one apply per launch.
+
+    .venv/bin/python bench/launch.py [--n 200] [--threads 16] [--run-pods] [--json]
+
+On the cluster sandbox (real sshd, real kubectl, the sandbox API server) and MariaDB, with the
+tracker running as in production. Two measurements, same N:
+  * bulk:       service.launch_many(N requests): N allocations, then one kubectl apply;
+  * one by one: N service.launch() calls from --threads threads (as N REST POSTs would do),
+                each its own kubectl apply over the shared SSH connection's 4 shell channels.
+"Applied" = the call returned: every pod is stored by the API server, every row `applying` or
+further. By default the pods name an image the sandbox does not have: they are scheduled and
+bound, then end in ErrImagePull without starting a process, so no island server competes for
+the 2 cores (the load test, tests/load, covers running them); --run-pods uses the real image.
+(Unschedulable pods would measure the sandbox scheduler instead: it re-decides every pending pod
+on every change, O(N^2).) Also shown: CPU seconds of this process (service + tracker) per launch
+and of the sandbox server process (API server, scheduler, kubelets) per launch.
+Goal: 200 islands applied in under 10 s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sandbox_env import bench_env, machine, wait_for  # noqa: E402
+
+from island_ssh.service import LaunchRequest  # noqa: E402
+
+GOAL_SECONDS = 10.0
+GOAL_N = 200
+ABSENT_IMAGE = "island-ssh/bench-absent:1"
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(env, n: int, image: str | None, bulk: bool, threads: int) -> dict:
+    requests = [LaunchRequest(owner=f"bench{i}", branch="dev", image=image) for i in range(n)]
+    api_pid = env.sandbox.server.pid
+    applies: list[float] = []
+    real_apply = env.kubectl.apply
+
+    def timed_apply(docs, timeout=60.0):
+        started = time.perf_counter()
+        try:
+            return real_apply(docs, timeout=timeout)
+        finally:
+            applies.append(time.perf_counter() - started)
+
+    env.kubectl.apply = timed_apply
+    api0, cpu0, t0 = process_cpu(api_pid), cpu_seconds(), time.perf_counter()
+    if bulk:
+        rows = env.service.launch_many(requests)
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            rows = list(pool.map(env.service.launch, requests))
+    applied = time.perf_counter() - t0
+    cpu, api_cpu = cpu_seconds() - cpu0, process_cpu(api_pid) - api0
+    env.kubectl.apply = real_apply
+    assert len({r.island_id for r in rows}) == n, "duplicate island ids"
+    # the tracker's view catching up: every row past `applying`
+    wait_for(lambda: all(r.state != "applying" for r in env.store.active()), 300, "the tracker to see every pod")
+    seen = time.perf_counter() - t0
+    return {"applied_s": applied, "kubectl_apply_s": sum(applies), "tracked_s": seen, "per_s": n / applied, "cpu_per_launch_ms": 1000 * cpu / n,
+            "api_cpu_per_launch_ms": 1000 * api_cpu / n}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=GOAL_N)
+    parser.add_argument("--threads", type=int, default=16, help="callers in the one-by-one run")
+    parser.add_argument("--run-pods", action="store_true", help="schedule and start the pods too")
+    parser.add_argument("--json", action="store_true", help="print one JSON document at the end")
+    args = parser.parse_args()
+    image = None if args.run_pods else ABSENT_IMAGE
+    nodes = [("dev", "64Gi")] * 3
+    print(f"{time.strftime('%Y-%m-%d %H:%M')}  {machine()}")
+    print(f"launching {args.n} islands ({'pods started' if args.run_pods else 'pods bound, never started'})")
+    results = {}
+    with bench_env(nodes) as env:
+        env.service.launch_many([LaunchRequest(owner="warmup", branch="dev", image=image)])  # connect, slots, caches
+        env.clear()
+        for label, bulk in (("bulk", True), ("one_by_one", False)):
+            results[label] = measure(env, args.n, image, bulk, args.threads)
+            r = results[label]
+            print(f"  {label:10s}: {args.n} applied in {r['applied_s']:6.2f} s ({r['per_s']:6.1f}/s), "
+                  f"(kubectl apply {r['kubectl_apply_s']:6.2f} s{' summed' if not bulk else ''}), "
+                  f"tracker saw all after {r['tracked_s']:6.2f} s; CPU per launch: service {r['cpu_per_launch_ms']:.1f} ms, "
+                  f"sandbox {r['api_cpu_per_launch_ms']:.1f} ms")
+            env.clear()
+    bulk, single = results["bulk"], results["one_by_one"]
+    scaled = bulk["applied_s"] * GOAL_N / args.n
+    ok = scaled < GOAL_SECONDS
+    print(f"  bulk vs one by one: {single['applied_s'] / bulk['applied_s']:.1f}x faster")
+    print(f"  goal: {GOAL_N} applied in < {GOAL_SECONDS:.0f} s -> bulk {scaled:.2f} s "
+          f"{'OK' if ok else 'MISSED'}")
+    if args.json:
+        print(json.dumps({"n": args.n, "run_pods": args.run_pods, "results": results,
+                          "ratio": single["applied_s"] / bulk["applied_s"], "goal_met": ok}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Every benchmark in one go, then one table of figures against the issue's goals.
+
+    .venv/bin/python bench/run_all.py [--quick] [--only NAME ...] [--markdown]
+
+Runs each bench/*.py script in its own process, one after the other (they would compete for
+the 2 cores otherwise), shows each script's own output as it comes, and ends with a table:
+benchmark, figure, measured, goal, verdict, with the date and the machine. --markdown prints the
+table as the Markdown rows docs/benchmarks.md holds. --quick runs smaller sizes (not for the
+published figures). A script that fails or whose figures cannot be read shows as such in the
+table; the exit status is 1 if any goal was missed or any script failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from sandbox_env import machine  # noqa: E402
+
+
+@dataclass
+class Figure:
+    bench: str
+    name: str
+    value: str
+    goal: str
+    met: bool | None  # None: shown for information, no goal
+
+
+def _num(pattern: str, text: str, group: int = 1) -> float | None:
+    m = re.search(pattern, text, re.M)
+    return float(m.group(group).replace(",", "")) if m else None
+
+
+def _last_json(text: str) -> dict | None:
+    for line in reversed(text.strip().splitlines()):
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                return None
+    return None
+
+
+def read_ssh(out: str) -> list[Figure]:
+    persistent = _num(r"^persistent true\s+([\d.]+)", out)
+    fresh = _num(r"^fresh paramiko true\s+([\d.]+)", out)
+    ratio = _num(r"^fresh paramiko / persistent\s+true:\s+([\d.]+)x", out)
+    per_s = _num(r"^one channel, commands/s\s+([\d.]+)", out)
+    return [
+        Figure("ssh_roundtrip", "persistent shell, median `true`", f"{persistent:.3f} ms", "< 1 ms",
+               persistent < 1.0),
+        Figure("ssh_roundtrip", "fresh connection per command, median", f"{fresh:.1f} ms", "", None),
+        Figure("ssh_roundtrip", "fresh / persistent", f"{ratio:.0f}x", ">= 100x", ratio >= 100),
+        Figure("ssh_roundtrip", "commands/s through one channel", f"{per_s:,.0f}", "", None),
+    ]
+
+
+def read_classify(out: str) -> list[Figure]:
+    rate = _num(r"^seed-sized pods.*?([\d,]+) events/CPU-s", out)
+    small = _num(r"^fixture pods.*?([\d,]+) events/CPU-s", out)
+    return [
+        Figure("classify", "pod events/s, one core, seed-sized pod JSON", f"{rate:,.0f}", ">= 20,000", rate >= 20000),
+        Figure("classify", "pod events/s, one core, fixture pods", f"{small:,.0f}", ">= 20,000", small >= 20000),
+    ]
+
+
+def read_allocator(out: str) -> list[Figure]:
+    rate = _num(r"^rate: ([\d.]+) allocations/s", out)
+    dupes = _num(r"^duplicates: (\d+)", out)
+    return [
+        Figure("allocator", "allocations/s, 2 processes x 16 threads", f"{rate:,.0f}", ">= 500", rate >= 500),
+        Figure("allocator", "duplicate ids", f"{dupes:.0f}", "0", dupes == 0),
+    ]
+
+
+def read_launch(out: str) -> list[Figure]:
+    doc = _last_json(out)
+    n, bulk, single = doc["n"], doc["results"]["bulk"], doc["results"]["one_by_one"]
+    return [
+        Figure("launch", f"{n} islands applied, bulk apply", f"{bulk['applied_s']:.1f} s",
+               "< 10 s for 200", bulk["applied_s"] * 200 / n < 10),
+        Figure("launch", f"{n} islands applied, one apply each", f"{single['applied_s']:.1f} s", "", None),
+        Figure("launch", "bulk vs one by one", f"{doc['ratio']:.1f}x", "", None),
+        Figure("launch", "service CPU per launch (bulk / one by one)",
+               f"{bulk['cpu_per_launch_ms']:.0f} / {single['cpu_per_launch_ms']:.0f} ms", "", None),
+    ]
+
+
+def read_tracker(out: str) -> list[Figure]:
+    doc = _last_json(out)
+    one, burst = doc["results"]["one_at_a_time"], doc["results"]["bursts"]
+    return [
+        Figure("tracker_latency", "API change -> row updated, p50 / p99",
+               f"{one['row']['p50_ms']:.0f} / {one['row']['p99_ms']:.0f} ms", "", None),
+        Figure("tracker_latency", "API change -> live event, p50 / p99",
+               f"{one['event']['p50_ms']:.0f} / {one['event']['p99_ms']:.0f} ms", "p99 < 250 ms",
+               one["event"]["p99_ms"] < 250),
+        Figure("tracker_latency", f"same, bursts of {doc['islands']} changes, p50 / p99",
+               f"{burst['event']['p50_ms']:.0f} / {burst['event']['p99_ms']:.0f} ms", "", None),
+    ]
+
+
+def read_recover(out: str) -> list[Figure]:
+    m = re.search(r"^real run: (\d+) islands.*?median ([\d.]+) s total = kubectl list over SSH ([\d.]+) s", out, re.M)
+    plan = _num(r"^planning, synthetic: .*?([\d.]+) ms", out)
+    figures = []
+    if m:
+        n, total, kube = int(m.group(1)), float(m.group(2)), float(m.group(3))
+        figures.append(Figure("recover", f"recover run at {n} islands (kubectl part)",
+                              f"{total:.2f} s ({kube:.2f} s)", "< 5 s", total < 5))
+    if plan is not None:
+        figures.append(Figure("recover", "planning alone, synthetic", f"{plan:.0f} ms", "", None))
+    if not figures:
+        raise ValueError("no figures found")
+    return figures
+
+
+BENCHES = [
+    # name, script, args, quick args, reader, timeout (s)
+    ("ssh_roundtrip", "ssh_roundtrip.py", [], ["--n", "200"], read_ssh, 600),
+    ("classify", "classify.py", [], ["--seconds", "1"], read_classify, 300),
+    ("allocator", "allocator.py", [], [], read_allocator, 600),
+    ("launch", "launch.py", ["--json"], ["--json", "--n", "50"], read_launch, 1800),
+    ("tracker_latency", "tracker_latency.py", ["--json"], ["--json", "--changes", "60"], read_tracker, 900),
+    ("recover", "recover.py", [], ["--islands", "300"], read_recover, 2400),
+]
+
+
+def run_one(name: str, script: str, args: list[str], reader, timeout: float) -> tuple[list[Figure], float]:
+    path = HERE / script
+    if not path.exists():
+        return [Figure(name, "script missing", script, "", False)], 0.0
+    print(f"\n=== {name}: {script} {' '.join(args)}", flush=True)
+    started = time.monotonic()
+    lines = []
+    try:
+        proc = subprocess.Popen([sys.executable, str(path), *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, cwd=HERE.parent)
+        try:
+            deadline = started + timeout
+            for line in proc.stdout:
+                lines.append(line)
+                if not line.startswith("{"):
+                    print("   " + line, end="", flush=True)
+                if time.monotonic() > deadline:
+                    raise subprocess.TimeoutExpired(script, timeout)
+            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(30)
+    except subprocess.TimeoutExpired:
+        return [Figure(name, "did not finish", f"> {timeout:.0f} s", "", False)], time.monotonic() - started
+    seconds = time.monotonic() - started
+    try:
+        return reader("".join(lines)), seconds
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        return [Figure(name, f"figures unreadable (exit {proc.returncode}: {exc})", "-", "", False)], seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    parser.add_argument("--only", nargs="*", help="run only these benchmarks")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown rows")
+    args = parser.parse_args()
+    date = time.strftime("%Y-%m-%d %H:%M %Z")
+    box = machine()
+    figures: list[Figure] = []
+    took = {}
+    for name, script, full, quick, reader, timeout in BENCHES:
+        if args.only and name not in args.only:
+            continue
+        got, took[name] = run_one(name, script, quick if args.quick else full, reader, timeout)
+        figures += got
+    print(f"\n{date}  {box}{'  (--quick sizes)' if args.quick else ''}")
+    if args.markdown:
+        print("| benchmark | figure | measured | goal | verdict |\n|---|---|---|---|---|")
+        for f in figures:
+            verdict = "" if f.met is None else ("met" if f.met else "**missed**")
+            print(f"| {f.bench} | {f.name} | {f.value} | {f.goal} | {verdict} |")
+    else:
+        width = max(len(f.name) for f in figures)
+        print(f"{'benchmark':<16} {'figure':<{width}} {'measured':>18}  {'goal':<14} verdict")
+        for f in figures:
+            verdict = "" if f.met is None else ("met" if f.met else "MISSED")
+            print(f"{f.bench:<16} {f.name:<{width}} {f.value:>18}  {f.goal:<14} {verdict}")
+    print("seconds per script: " + ", ".join(f"{k} {v:.0f}" for k, v in took.items()))
+    return 1 if any(f.met is False for f in figures) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

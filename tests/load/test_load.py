@@ -1,0 +1,150 @@
+"""Load: N islands launched through the REST API at once on the sandbox -> all ready.
+
+Measured for each N: seconds until every POST /api/islands returned (all applied), seconds until
+every island is ready, the service's CPU seconds per launch (this process: web app, service,
+tracker; the HTTP clients' own CPU is subtracted), and the tracker's latency from a status
+change in the API server to the row updated and the live event announced (p50, p99). The API
+server's side is timed by an independent watch opened straight on it (not through SSH): the
+moment it sends a pod's change is compared with the moment the tracker stored and announced the
+state that change means.
+
+N = 10 runs in CI. 100, 200 and 500 only with ISLAND_SSH_LOAD=1 (minutes each, GBs of RAM).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import yaml
+
+from faults.helpers import assert_consistent, running_env
+from fixtures.island import wait_until
+from island_ssh.podstate import classify
+
+LOAD = os.environ.get("ISLAND_SSH_LOAD") == "1"
+TOKEN = "load-test-token-0123456789abcdef"
+SIZES = [10] + [pytest.param(n, marks=pytest.mark.skipif(not LOAD, reason="ISLAND_SSH_LOAD=1 runs it"))
+                for n in (100, 200, 500)]
+
+pytestmark = [pytest.mark.load, pytest.mark.slow]
+
+
+def percentile(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+class ApiWatcher:
+    """A watch on the sandbox API server itself: when each pod first showed each state."""
+
+    def __init__(self, sandbox) -> None:
+        config = yaml.safe_load(sandbox.info.kubeconfig.read_text())
+        url = config["clusters"][0]["cluster"]["server"]
+        rv = json.load(urllib.request.urlopen(f"{url}/api/v1/namespaces/default/pods?limit=1", timeout=10))
+        self.url = f"{url}/api/v1/namespaces/default/pods?watch=true&resourceVersion={rv['metadata']['resourceVersion']}"
+        self.first_seen: dict[tuple[int, str], float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with urllib.request.urlopen(self.url, timeout=3600) as resp:
+            for line in resp:
+                at = time.time()
+                if self._stop.is_set():
+                    return
+                view = classify(json.loads(line)["object"], "altraserver")
+                if view.island_id is not None:
+                    self.first_seen.setdefault((view.island_id, view.state), at)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def post_launch(port: int, owner: str) -> dict:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/islands", method="POST",
+                                 data=json.dumps({"owner": owner, "branch": "dev" if hash(owner) % 3 else "weekly"}).encode(),
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(req, timeout=600) as resp:
+        assert resp.status == 201
+        return json.load(resp)
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@pytest.fixture(scope="module")
+def load_env(big_sandbox, db_settings):
+    with running_env(big_sandbox, db_settings, web={"users": {TOKEN: "loader"}, "admins": ["loader"]},
+                     ready_timeout=1800.0, readiness_failure_threshold=1800,
+                     tracker={"restart_backoff": 0.2, "restart_backoff_max": 1.0}) as env:
+        yield env
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_islands_launched_through_the_rest_api_at_once_all_become_ready(load_env, n):
+    env = load_env
+    watcher = ApiWatcher(env.sandbox)
+    announced: dict[tuple[int, str], float] = {}
+    committed: dict[tuple[int, str], float] = {}
+    queue = env.tracker.subscribe()
+    store_transition = env.tracker.store.transition
+
+    def timed_transition(island_id, generation, to_state, *args, **kwargs):
+        ok = store_transition(island_id, generation, to_state, *args, **kwargs)
+        if ok:
+            committed.setdefault((island_id, to_state), time.time())
+        return ok
+
+    env.tracker.store.transition = timed_transition
+    client_cpu = []
+
+    def client(i):
+        started = time.thread_time()
+        try:
+            return post_launch(env.web_port, f"load{n}x{i}")
+        finally:
+            client_cpu.append(time.thread_time() - started)
+
+    try:
+        cpu0, t0 = cpu_seconds(), time.monotonic()
+        with ThreadPoolExecutor(max_workers=min(n, 64)) as pool:
+            islands = list(pool.map(client, range(n)))
+        applied = time.monotonic() - t0
+        ids = [i["id"] for i in islands]
+        assert len(set(ids)) == n
+        wait_until(lambda: all(r.state == "ready" for r in env.store.active()) and len(env.store.active()) == n,
+                   120 + 2.0 * n, f"{n} islands ready")
+        ready = time.monotonic() - t0
+        cpu = cpu_seconds() - cpu0 - sum(client_cpu)
+        counts = assert_consistent(env, settle_timeout=60)
+        assert counts["islands"] == n
+        while not queue.empty():
+            a = queue.get_nowait()
+            announced.setdefault((a.island_id, a.to_state), a.at)
+    finally:
+        env.tracker.store.transition = store_transition
+        env.tracker.unsubscribe(queue)
+        watcher.stop()
+    to_row = [committed[k] - watcher.first_seen[k] for k in committed if k in watcher.first_seen]
+    to_event = [announced[k] - watcher.first_seen[k] for k in announced if k in watcher.first_seen]
+    assert len(to_event) >= n  # at least the `ready` change of every island was timed
+    row = (f"LOAD n={n}: applied {applied:.1f} s, ready {ready:.1f} s, service CPU {1000 * cpu / n:.0f} ms/launch, "
+           f"tracker latency row p50 {1000 * percentile(to_row, 50):.0f} ms p99 {1000 * percentile(to_row, 99):.0f} ms, "
+           f"event p50 {1000 * percentile(to_event, 50):.0f} ms p99 {1000 * percentile(to_event, 99):.0f} ms "
+           f"({len(to_event)} changes)")
+    print("\n" + row)
+    report = os.environ.get("ISLAND_SSH_LOAD_REPORT")
+    if report:
+        with open(report, "a", encoding="utf-8") as out:
+            out.write(row + "\n")
+    env.cleanup()
