@@ -381,32 +381,6 @@ def recover(obj: Context, dry_run: bool, as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--json", "as_json", is_flag=True, help="print the checks as JSON")
-@click.pass_obj
-def doctor(obj: Context, as_json: bool) -> None:
-    """Check the config, the master (host key, key auth, kubectl, permissions), the database, the
-    registration address and the code volume; one line each."""
-    from .doctor import FAIL, OK, Doctor, exit_code
-    doc = Doctor(obj.config_path)
-    checks = []
-    colours = {OK: "green", FAIL: "red"}
-    try:
-        for check in doc.checks():
-            checks.append(check)
-            if not as_json:
-                mark = click.style(f"{check.status:<4}", fg=colours.get(check.status, "yellow"), bold=True)
-                click.echo(f"{mark}  {check.name:<16} {check.detail}")
-    finally:
-        doc.close()
-    failed = [c for c in checks if c.status == FAIL]
-    if as_json:
-        click.echo(dumps({"ok": not failed, "checks": [c.as_dict() for c in checks]}))
-    else:
-        click.echo(f"{len(failed)} of {len(checks)} checks failed" if failed else f"all {len(checks)} checks passed")
-    sys.exit(exit_code(checks))
-
-
-@main.command()
 @click.option("--bind", help="address to listen on (web.bind)")
 @click.option("--port", type=click.IntRange(1, 65535), help="port (web.port)")
 @click.pass_obj
@@ -420,10 +394,12 @@ def serve(obj: Context, bind, port) -> None:
     waitress_serve(app, host=bind or web.bind, port=port or web.port, threads=web.threads)
 
 
-from .cli_sandbox import demo, sandbox  # noqa: E402  (commands living in their own module)
+from .cli_sandbox import demo, sandbox  # noqa: E402  (commands living in their own modules)
+from .doctor import doctor  # noqa: E402
 
 main.add_command(sandbox)
 main.add_command(demo)
+main.add_command(doctor)
 
 
 if __name__ == "__main__":

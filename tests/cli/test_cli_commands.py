@@ -36,6 +36,36 @@ def one_error_line(result) -> str:
     return result.stderr
 
 
+def run_on_tty(config, *args, timeout=120) -> tuple[int, str]:
+    """Run with stdout and stderr on a pseudo-terminal, as an operator at a terminal sees it."""
+    import os
+    import pty
+    import select
+    argv, env = island_ssh_argv(config, *args)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    os.close(slave)
+    out = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 1.0)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                out += chunk
+        return proc.wait(10), out.decode("utf-8", "replace")
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
 def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -99,7 +129,12 @@ def test_an_island_through_every_command(config, island_env):
 
 
 def test_logs_follow_prints_lines_until_interrupted(config, island_env):
-    island_id = json.loads(cli(config, "launch", "--owner", "follower", "--wait", "--json").stdout)["id"]
+    code, screen = run_on_tty(config, "launch", "--owner", "follower", "--wait")
+    assert code == 0, screen
+    island_id = int(re.search(r"island (\d+): \x1b\[32mready", screen).group(1))  # green on a terminal
+    assert re.search(r"island \d+ (creating|starting|pending) +\[#*\.*\] +\d+\.\ds of 90s", screen), screen
+    code, screen = run_on_tty(config, "list")
+    assert code == 0 and "\x1b[32mready" in screen
     argv, env = island_ssh_argv(config, "logs", str(island_id), "-f")
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
