@@ -183,6 +183,8 @@ class SandboxSettings:
     """0 picks a free port."""
     watch_timeout: float = 1800.0
     """Seconds after which the emulated API server ends a watch, as real ones do."""
+    node_ip_prefix: str = "127.0.0"
+    """Node N listens on PREFIX.(10+N); sandboxes side by side need different prefixes."""
     nodes: list[SandboxNode] = field(
         default_factory=lambda: [
             SandboxNode("node-dev-1", {"branch": "dev"}),

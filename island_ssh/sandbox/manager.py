@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -25,6 +26,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ENTRY_SCRIPT = REPO_ROOT / "conf" / "container" / "entry.sh"
 MASTER_USER = "islandmaster"
 CODE_SUBDIR = "code"
+
+
+def random_node_prefix() -> str:
+    """A 127.X.Y prefix for a sandbox that runs beside others (tests): its nodes' host ports
+    then never collide with another sandbox's pods."""
+    return f"127.{random.randint(1, 254)}.{random.randint(1, 254)}"
 
 
 class SandboxError(IslandError):
@@ -140,7 +147,8 @@ class Sandbox:
         log = api_dir / "server.log"
         cmd = [sys.executable, "-m", "island_ssh.sandbox.server", "--state-dir", str(api_dir),
                "--port", str(self.settings.api_port), "--nodes-json", json.dumps(nodes),
-               "--watch-timeout", str(self.watch_timeout)]
+               "--watch-timeout", str(self.watch_timeout),
+               "--node-ip-prefix", self.settings.node_ip_prefix]
         with open(log, "ab") as out:
             self.server = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 

@@ -42,9 +42,9 @@ class NodeSpec:
     memory_bytes: int
 
 
-def node_specs(nodes: list[dict[str, Any]]) -> list[NodeSpec]:
-    """Nodes from --nodes-json (name, labels, memory); IPs 127.0.0.11, .12, ... in order."""
-    return [NodeSpec(n["name"], f"127.0.0.{11 + i}", dict(n.get("labels") or {}),
+def node_specs(nodes: list[dict[str, Any]], ip_prefix: str = "127.0.0") -> list[NodeSpec]:
+    """Nodes from --nodes-json (name, labels, memory); IPs PREFIX.11, .12, ... in order."""
+    return [NodeSpec(n["name"], f"{ip_prefix}.{11 + i}", dict(n.get("labels") or {}),
                      parse_quantity(n.get("memory", "4Gi"))) for i, n in enumerate(nodes)]
 
 
@@ -93,7 +93,7 @@ async def run(args: argparse.Namespace) -> None:
     factory = load_factory(args.kubelet) if args.kubelet != "none" else None
     node_info = _node_info_class(args.kubelet) if factory else None
     images = _image_resolver() if args.kubelet == DEFAULT_KUBELET else None
-    specs = node_specs(json.loads(args.nodes_json))
+    specs = node_specs(json.loads(args.nodes_json), args.node_ip_prefix)
     for spec in specs:
         kubelet = None
         if factory is not None:
@@ -135,6 +135,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help='[{"name": ..., "labels": {...}, "memory": "4Gi"}, ...]')
     parser.add_argument("--watch-timeout", type=float, default=None,
                         help="seconds after which the server ends a watch, as real API servers do")
+    parser.add_argument("--node-ip-prefix", default="127.0.0",
+                        help="first three octets of the nodes' loopback addresses (node N: PREFIX.(10+N)); "
+                             "sandboxes running side by side need different prefixes, or their host ports collide")
     parser.add_argument("--watch-history", type=int, default=1000,
                         help="events kept for watch resume; older resourceVersions get 410 Expired")
     parser.add_argument("--kubelet", default=DEFAULT_KUBELET,
