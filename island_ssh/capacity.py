@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .quantity import format_memory, parse_memory
+from .quantity import QuantityError, format_memory, parse_quantity
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
 
@@ -22,8 +22,8 @@ def pod_memory_request(pod: dict) -> int:
         req = ((c.get("resources") or {}).get("requests") or {}).get("memory")
         if req is not None:
             try:
-                total += parse_memory(req)
-            except ValueError:
+                total += parse_quantity(req)
+            except QuantityError:
                 continue
     return total
 
@@ -45,13 +45,13 @@ def free_memory(nodes: list[dict], pods: list[dict], selector: dict[str, str]) -
         alloc = ((node.get("status") or {}).get("allocatable") or {}).get("memory")
         if alloc is None:
             continue
-        out.append(NodeFree(meta.get("name", "?"), parse_memory(alloc) - used.get(meta.get("name"), 0)))
+        out.append(NodeFree(meta.get("name", "?"), parse_quantity(alloc) - used.get(meta.get("name"), 0)))
     return sorted(out, key=lambda n: (-n.free_bytes, n.name))
 
 
 def capacity_problem(nodes: list[dict], pods: list[dict], branch: str, request: str) -> str | None:
     """None when some node of the branch fits the request now, else the reason in words."""
-    need = parse_memory(request)
+    need = parse_quantity(request)
     candidates = free_memory(nodes, pods, {"branch": branch})
     if not candidates:
         return f"no node has the label branch={branch}: ask an admin to label one, or choose another branch"

@@ -19,6 +19,7 @@ from typing import Any
 from .clock import ClockError, ClockRequest, parse_clock_request, parse_wall_time
 from .config import IslandSettings
 from .errors import InvalidInput
+from .quantity import parse_quantity
 
 OWNER_MAX = 64
 ENV_MAX_VARS = 32
@@ -53,8 +54,6 @@ RESERVED_ENV_PREFIXES = ("FAKETIME_", "LD_", "ISLAND_SSH_")
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _QUANTITY = re.compile(r"([0-9]+)(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?\Z")
-_QUANTITY_FACTOR = {None: 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-                    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 # The distribution reference grammar, simplified: [registry[:port]/]path[:tag][@digest].
 _IMAGE = re.compile(
     r"(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
@@ -139,16 +138,11 @@ def validate_start_time(value: object, tz: tzinfo = timezone.utc) -> str:
 
 
 def memory_bytes(quantity: str) -> int:
-    """Bytes of a Kubernetes memory quantity (``1500Mi``, ``2Gi``, ``2G``, ``1.5Gi``)."""
-    match = _QUANTITY.match(quantity)
-    if not match:
+    """Bytes of a Kubernetes memory quantity (``1500Mi``, ``2Gi``, ``2G``, ``1.5Gi``); stricter
+    than Kubernetes on what a user may type (no exponents, signs or milli-bytes)."""
+    if not _QUANTITY.match(quantity):
         raise InvalidField("memory", f"{_show(quantity)} is not a quantity like 1500Mi or 2Gi")
-    whole, fraction, suffix = match.groups()
-    factor = _QUANTITY_FACTOR[suffix]
-    value = int(whole) * factor
-    if fraction:
-        value += int(fraction[1:]) * factor // 10 ** (len(fraction) - 1)
-    return value
+    return parse_quantity(quantity)
 
 
 def validate_memory(value: object, field: str = "memory", minimum: int = MEMORY_MIN, maximum: int = MEMORY_MAX) -> str:

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from .apierrors import FieldError, invalid
-from .quantities import QuantityError, parse_quantity
+from ..quantity import QuantityError, parse_quantity
 
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

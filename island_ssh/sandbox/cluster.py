@@ -19,7 +19,7 @@ from . import volumes
 from .apierrors import bad_request, not_found
 from .objects import Event, ObjectStore, now_rfc3339
 from .openapi import KUBELET_VERSION
-from .quantities import format_kibibytes
+from ..quantity import format_kibibytes
 from .scheduler import Decision, SchedulerLoop, schedule_pod
 
 log = logging.getLogger(__name__)

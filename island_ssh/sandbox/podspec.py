@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .quantities import QuantityError, parse_quantity
+from ..quantity import QuantityError, parse_quantity
 
 
 class ContainerConfigError(ValueError):

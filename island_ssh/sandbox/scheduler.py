@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable
 
-from .quantities import QuantityError, parse_quantity
+from ..quantity import QuantityError, parse_quantity
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ import kmock
 from .apiserver import SandboxApiServer
 from .cluster import Cluster
 from .objects import ObjectStore
-from .quantities import parse_quantity
+from ..quantity import parse_quantity
 
 log = logging.getLogger("island_ssh.sandbox.server")
 DEFAULT_KUBELET = "island_ssh.sandbox.kubelet:Kubelet"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from .quantities import QuantityError, parse_quantity
+from ..quantity import QuantityError, parse_quantity
 
 
 def _storage(obj: dict[str, Any], *path: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from island_ssh.sandbox.cluster import node_object
-from island_ssh.sandbox.quantities import parse_quantity
+from island_ssh.quantity import parse_quantity
 from island_ssh.sandbox.scheduler import memory_request, schedule_pod, unschedulable_message
 
 GI = 2**30

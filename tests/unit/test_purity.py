@@ -7,7 +7,7 @@ import pytest
 
 import island_ssh
 
-PURE = ["ports", "podstate", "watch", "statemachine", "clock", "validate", "manifests"]
+PURE = ["ports", "podstate", "watch", "statemachine", "clock", "validate", "manifests", "quantity", "capacity"]
 FORBIDDEN = {
     "socket", "ssl", "select", "selectors", "subprocess", "threading", "multiprocessing", "asyncio", "time",
     "paramiko", "pymysql", "requests", "urllib", "http", "flask", "os", "shutil", "signal", "random", "secrets",
