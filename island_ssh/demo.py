@@ -13,7 +13,6 @@ import socket
 import threading
 import time
 from contextlib import ExitStack
-from pathlib import Path
 
 from .config import Settings, expand_path
 from .errors import IslandError
@@ -62,7 +61,6 @@ def run_demo(settings: Settings, once: bool = False, port: int = 0, echo=print) 
 
     from .runtime import build_runtime
     from .sandbox.manager import Sandbox
-    from .service import LaunchRequest
     from .store import Store
     from .testing.mariadb import find_or_start_mariadb
 

@@ -11,7 +11,6 @@ import json
 import shlex
 from typing import Any, Iterable, Protocol
 
-import yaml
 
 from .config import KubeSettings
 from .errors import KubectlError, NotFound

@@ -14,13 +14,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import SandboxSettings, expand_path
 from ..errors import IslandError
 from ..testing.sshd import PrivateSSHD
+from ..testing.waiting import WaitTimeout, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENTRY_SCRIPT = REPO_ROOT / "conf" / "container" / "entry.sh"
@@ -63,15 +63,11 @@ class SandboxInfo:
 
 
 def _wait_for(predicate, timeout: float, what: str, log: Path | None = None):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            hint = f"; see {log}" if log else ""
-            raise SandboxError(f"sandbox: {what} not ready within {timeout:.0f}s{hint}")
-        time.sleep(0.02)  # polling a file/port the child writes; there is nothing to block on
+    try:
+        return wait_for(predicate, timeout, what)
+    except WaitTimeout:
+        hint = f"; see {log}" if log else ""
+        raise SandboxError(f"sandbox: {what} not ready within {timeout:.0f}s{hint}") from None
 
 
 def write_code_dir(code_dir: Path, python: str = sys.executable) -> None:

@@ -23,8 +23,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import pymysql
@@ -45,15 +43,7 @@ class MariaDBUnavailable(StoreError):
     """No MariaDB could be found or started; the message says which ways were tried."""
 
 
-def wait_for(predicate, timeout: float, interval: float = 0.05, what: str = "condition") -> None:
-    """Poll ``predicate`` until it is true; raise TimeoutError naming ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not reached within {timeout:.1f} s")
-        pause.wait(interval)
-
+from .waiting import wait_for  # noqa: E402  (re-exported: callers import it from here)
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

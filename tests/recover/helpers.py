@@ -63,9 +63,7 @@ def pod(island_id: int | None, state: str = "ready", *, generation: int | str | 
 
 
 # -- on the sandbox --------------------------------------------------------------------------
-def wait_for(predicate, timeout: float, what: str):
-    from fixtures.island import wait_until
-    return wait_until(predicate, timeout, what)
+from island_ssh.testing.waiting import wait_for  # noqa: E402,F401  (re-exported to the tests)
 
 
 def recover(env, *, dry_run: bool = False, now: float | None = None, **recover_settings):

@@ -7,8 +7,6 @@ cluster use the island_env fixture instead.
 from __future__ import annotations
 
 import re
-import threading
-import time
 
 from island_ssh.config import DEFAULT_CONFIG, load_settings
 from island_ssh.service import IslandService, token_hash
@@ -42,17 +40,7 @@ def service_without_cluster(settings, store) -> IslandService:
     return IslandService(settings, store, kubectl=None)
 
 
-def wait_for(predicate, timeout: float, what: str = "condition", interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        pause.wait(interval)
-
+from island_ssh.testing.waiting import wait_for  # noqa: E402,F401
 
 def csrf_from(html: str) -> str:
     match = re.search(r'data-csrf="([^"]+)"', html) or re.search(r'name="csrf_token" value="([^"]+)"', html)
