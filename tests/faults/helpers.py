@@ -156,8 +156,8 @@ class FaultEnv:
         names = sorted({p["metadata"]["name"] for p in self.managed_pods()})
         if names:
             self.kubectl.run("delete", "pod", *names, "--grace-period=0", "--force", "--wait=true",
-                             "--ignore-not-found=true", timeout=120)
-        wait_until(lambda: not self.managed_pods(), 60, "no pod left")
+                             "--ignore-not-found=true", timeout=120 + len(names))
+        wait_until(lambda: not self.managed_pods(), 60 + len(names), "no pod left")
         try:
             wait_until(lambda: not [r for r in self.store.active() if r.state not in ("allocated", "applying")],
                        20, "the tracker to record every deletion")
