@@ -11,8 +11,9 @@
 # 3. execs the game server from the mounted code directory ($SERVER_COMMAND).
 #
 # Environment (set by the Pod manifest): curlServer, ISLAND_TOKEN, ISLAND_PORTS, NODE_IP,
-# FAKETIME_TIMESTAMP_FILE, SERVER_COMMAND; optional REGISTER_ATTEMPTS (default 6),
-# REGISTER_TIMEOUT (seconds per attempt, default 5).
+# FAKETIME_TIMESTAMP_FILE, SERVER_COMMAND; optional REGISTER_ATTEMPTS (default 12),
+# REGISTER_TIMEOUT (seconds per attempt, default 5), REGISTER_MAX_DELAY (default 10): about
+# two minutes in all, so a management server busy with a launch burst is waited for.
 set -eu
 
 die() { printf 'island-entry: %s\n' "$*" >&2; exit 1; }
@@ -27,7 +28,8 @@ case $ISLAND_ID in ''|*[!0-9]*) die "island id must be a number, got '$ISLAND_ID
 : "${curlServer:?curlServer (the registration address) is not set in the pod}"
 : "${ISLAND_TOKEN:?ISLAND_TOKEN is not set in the pod}"
 CLOCK_FILE=${FAKETIME_TIMESTAMP_FILE:-/tmp/server-faketime.rc}
-ATTEMPTS=${REGISTER_ATTEMPTS:-6}
+ATTEMPTS=${REGISTER_ATTEMPTS:-12}
+MAX_DELAY=${REGISTER_MAX_DELAY:-10}
 PER_TRY=${REGISTER_TIMEOUT:-5}
 
 # Only the game server runs under libfaketime; our own helpers (curl, sleep) keep real time.
@@ -66,6 +68,7 @@ while :; do
     real sleep "$delay"
     attempt=$((attempt + 1))
     delay=$((delay * 2))
+    [ "$delay" -le "$MAX_DELAY" ] || delay=$MAX_DELAY
 done
 
 : "${SERVER_COMMAND:?SERVER_COMMAND (what to run from the code directory) is not set in the pod}"
