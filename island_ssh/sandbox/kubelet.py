@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import os
 import shutil
 import signal
+import sys
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -40,6 +42,16 @@ class NodeInfo:
     ip: str                    # 127.0.0.N, unique per node
     labels: dict[str, str]
     memory_bytes: int
+
+
+def host_paths_under_private_mounts() -> list[str]:
+    """The installation (virtualenv, source tree) when it lives under /tmp or /dev/shm.
+
+    Containers here run on the host's file system, and each gets a private /tmp: a checkout in
+    /tmp (a CI clone) would vanish under it, and with it the stand-in island server the pods run.
+    Bound back read-only, it stays visible, as an image's own files would be."""
+    wanted = {os.path.realpath(sys.prefix), os.path.realpath(Path(__file__).resolve().parents[2])}
+    return sorted(p for p in wanted if any(p == top or p.startswith(top + "/") for top in ("/tmp", "/dev/shm")))
 
 
 class KubeletError(IslandError):
@@ -203,6 +215,7 @@ class Kubelet:
                 source.mkdir(parents=True, exist_ok=True)
             binds.append(runtime.Bind(str(source), mount.mount_path, mount.read_only))
         binds.append(runtime.Bind(str(pod.directory / "etc-hosts"), "/etc/hosts", True))
+        binds += [runtime.Bind(path, path, True) for path in host_paths_under_private_mounts()]
         c.env = env
         c.working_dir = c.spec.get("workingDir") or image.working_dir
         plan = runtime.LaunchPlan(container_id=container_id, argv=argv, env=env, working_dir=c.working_dir,
