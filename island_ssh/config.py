@@ -139,6 +139,8 @@ class TrackerSettings:
     lock_name: str = "island_ssh.tracker"
     """MySQL named lock: one tracker per database acts at a time."""
     stale_after: float = 60.0
+    relist_interval: float = 30.0
+    """Seconds between re-lists while a watch runs: a safety net for events a watch never sent."""
     """A watch that has sent nothing for this long is restarted (API servers end watches)."""
 
 

@@ -171,7 +171,14 @@ class IslandService:
             self.store.transition(row.island_id, row.generation, "deleted", "NotFound",
                                   "pod was already gone when deleted")
         elif wait:
-            self.wait_for_state(island_id, ("deleted",), timeout=60)
+            # kubectl waited until the API server no longer has the pod: confirmed gone
+            self.store.transition(row.island_id, row.generation, "deleted", "Deleted",
+                                  f"pod {row.pod_name} deleted by {user or 'an operator'}")
+        else:
+            # Record the request, so a watch gap that hides the DELETED event still ends in
+            # `deleted` (re-list: pod missing after a delete) rather than `lost`.
+            self.store.transition(row.island_id, row.generation, "terminating", "DeleteRequested",
+                                  f"deletion requested by {user or 'an operator'}", expected_from=row.state)
         return self.store.get(island_id)
 
     def wait_for_state(self, island_id: int, states, timeout: float):

@@ -162,7 +162,7 @@ class Tracker:
             self.watch_started.set()
             if first is not None:
                 self.handle_line(first)
-            last_line = time.monotonic()
+            last_line = last_relist = time.monotonic()
             while not self._stop.is_set():
                 try:
                     line = stream.get_line(timeout=0.25)
@@ -178,6 +178,9 @@ class Tracker:
                 elif now - last_line > self.settings.stale_after:
                     log.info("kubectl watch silent for %.0fs; restarting", now - last_line)
                     return
+                if now - last_relist > self.settings.relist_interval:
+                    last_relist = now
+                    self._relist()
                 self.check_timeouts()
         finally:
             stream.close()
