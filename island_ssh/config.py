@@ -225,6 +225,11 @@ def load_settings(path: str | os.PathLike | None = None, environ: typing.Mapping
         raw = yaml.safe_load(chosen.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise ConfigError(f"config file {chosen} does not exist; set ISLAND_SSH_CONFIG or pass --config") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {chosen} cannot be read ({exc.strerror}); "
+                          "set ISLAND_SSH_CONFIG or pass --config") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {chosen} is not UTF-8 text") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{chosen}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
