@@ -125,7 +125,10 @@ def _is_kubectl_failure(stderr: str) -> bool:
 
 
 def kubectl_error(cmd: str, exit_code: int, stderr: str, island_id: int | None = None) -> KubectlError:
-    first = next((line for line in stderr.splitlines() if line.strip()), f"kubectl exited {exit_code}")
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    # kubectl prints warnings first ("Warning: Immediate deletion ..."): the error is the line that says so
+    first = next((line for line in lines if line.lower().startswith(("error", "unable", "the "))),
+                 lines[0] if lines else f"kubectl exited {exit_code}")
     cls = NotFound if "(NotFound)" in stderr or "not found" in first.lower() and "error from server" in first.lower() else KubectlError
     return cls(f"kubectl failed (exit {exit_code}): {first}", stderr=stderr, command=cmd,
                exit_code=exit_code, island_id=island_id)

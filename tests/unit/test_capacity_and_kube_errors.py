@@ -32,3 +32,12 @@ def test_refusal_names_branch_request_and_largest_free():
 
 def test_unknown_branch_says_so():
     assert "no node has the label branch=qa" in capacity_problem(NODES, [], "qa", "1Gi")
+
+
+def test_kubectl_error_names_the_error_line_not_a_warning():
+    from island_ssh.errors import NotFound
+    from island_ssh.kube import kubectl_error
+    stderr = ("Warning: Immediate deletion does not wait for confirmation that the running resource has been "
+              "terminated.\nError from server (NotFound): pods \"x\" not found\n")
+    err = kubectl_error("kubectl delete pod x", 1, stderr)
+    assert isinstance(err, NotFound) and "(NotFound)" in err.message and "Warning" not in err.message
