@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from island_ssh.store import ISLAND_STATES
 
+_ONE_STATE = "(|" + "|".join(ISLAND_STATES) + ")"
+_STATE_LIST = f"^{_ONE_STATE}(,{_ONE_STATE})*$"
+"""The `state` filter as the API reads it: comma-separated states, empty items ignored."""
+
 from .api import CONTAINERS, MAX_ID
 
 START_TIME = r"^(|[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2})$"
@@ -132,7 +136,8 @@ def build_spec(settings, server_url: str = "") -> dict:
                         {"name": "mine", "in": "query", "schema": {"type": "boolean"}},
                         {"name": "owner", "in": "query", "schema": {"type": "string", "maxLength": 128}},
                         {"name": "branch", "in": "query", "schema": {"type": "string", "maxLength": 64}},
-                        {"name": "state", "in": "query", "schema": {"type": "string", "enum": list(ISLAND_STATES)}},
+                        {"name": "state", "in": "query", "description": "one state, or several separated by commas; empty means any",
+                         "schema": {"type": "string", "pattern": _STATE_LIST}},
                         {"name": "include_deleted", "in": "query", "schema": {"type": "boolean"}}],
                     "responses": {"200": ok("islands, oldest id first", _ref("IslandList")),
                                   **_errors("400", "401", "503")}},

@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from fixtures.island import make_settings, wait_until
+from fixtures.island import IslandEnv, make_settings, wait_until
 
 log = logging.getLogger(__name__)
 from island_ssh.podstate import classify
@@ -109,25 +109,16 @@ def free_port() -> int:
 
 
 # -- a whole product on a sandbox, with settings of the test's choosing ------------------------------
-class FaultEnv:
+class FaultEnv(IslandEnv):
     """service, store, kubectl and tracker on a sandbox, plus the registration web app."""
 
     def __init__(self, sandbox, settings, runtime, web_port: int) -> None:
+        super().__init__(settings, sandbox.info, runtime, web_port)
         self.sandbox = sandbox
-        self.settings = settings
-        self.runtime = runtime
-        self.service = runtime.service
-        self.store = runtime.store
-        self.kubectl = runtime.kubectl
-        self.tracker = runtime.tracker
         self.shell = runtime.shell
-        self.web_port = web_port
 
     def wait_state(self, island_id: int, states, timeout: float = 90.0):
-        states = (states,) if isinstance(states, str) else tuple(states)
-        return wait_until(lambda: (r := self.store.get(island_id)) is not None and r.state in states and r,
-                          timeout, f"island {island_id} to reach {states} "
-                                   f"(now {getattr(self.store.get(island_id), 'state', None)})")
+        return super().wait_state(island_id, states, timeout)
 
     def wait_settled(self, timeout: float = 120.0) -> None:
         wait_until(lambda: all(r.state in SETTLED for r in self.store.active()), timeout,
