@@ -49,8 +49,9 @@ def optional_text(data: dict, name: str, max_chars: int = 4096) -> str | None:
 
 
 def int_arg(name: str, default: int, low: int, high: int) -> int:
+    # absent means the default; present but empty is refused, as the spec's integer type says
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not low <= int(raw) <= high:
         raise InvalidInput(f"{name}: expected a whole number from {low} to {high}, got {raw[:40]!r}")
@@ -58,8 +59,11 @@ def int_arg(name: str, default: int, low: int, high: int) -> int:
 
 
 def bool_arg(name: str) -> bool:
-    raw = (request.args.get(name) or "").strip().lower()
-    if raw in ("", "0", "false", "no", "off"):
+    raw = request.args.get(name)
+    if raw is None:
+        return False
+    raw = raw.strip().lower()
+    if raw in ("0", "false", "no", "off"):
         return False
     if raw in ("1", "true", "yes", "on"):
         return True
@@ -181,7 +185,7 @@ def logs(island_id: int):
     c = ctx()
     c.auth.require()
     tail = int_arg("tail", 200, 1, 10000)
-    container = request.args.get("container") or CONTAINERS[0]
+    container = request.args.get("container", CONTAINERS[0])
     if container not in CONTAINERS:
         raise InvalidInput(f"container: {container[:40]!r} is not one of {', '.join(CONTAINERS)}")
     text = c.service.logs(checked_id(island_id), tail=tail, container=container)
@@ -200,13 +204,13 @@ def event_stream():
     c = ctx()
     who = c.auth.require()
     # a reconnecting EventSource sends Last-Event-ID, newer than the ?after= its URL still carries
-    after = request.headers.get("Last-Event-ID") or request.args.get("after") or ""
-    if after and not (after.isascii() and after.isdigit() and len(after) <= 18):
+    after = request.headers.get("Last-Event-ID") or request.args.get("after")
+    if after is not None and not (after.isascii() and after.isdigit() and len(after) <= 18):
         raise InvalidInput(f"after: expected an event id (a whole number), got {after[:40]!r}")
     if not c.slots.take():
         raise TooManyStreams("every live-update slot of this server is busy; the page polls instead")
     try:
-        subscription = c.feed.subscribe(int(after) if after else None)
+        subscription = c.feed.subscribe(int(after) if after is not None else None)
     except Exception:
         c.slots.give_back()
         raise

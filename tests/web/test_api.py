@@ -92,7 +92,8 @@ def test_filters_mine_branch_state(client, liu_island, bob_island):
     assert body(client.get("/api/islands?state=ready", headers=bearer(LIU)))["islands"] == []
 
 
-@pytest.mark.parametrize("query", ["state=bogus", "mine=maybe", "branch=" + "b" * 100, "state=$(reboot)"])
+@pytest.mark.parametrize("query", ["state=bogus", "mine=maybe", "mine=", "include_deleted=",
+                                   "branch=" + "b" * 100, "state=$(reboot)"])
 def test_bad_filters_are_400(client, query):
     r = client.get("/api/islands?" + query, headers=bearer(LIU))
     assert r.status_code == 400 and body(r)["error"] == "InvalidInput"
@@ -122,10 +123,18 @@ def test_unknown_islands_are_404_json(client, path):
     assert r.status_code == 404 and body(r)["error"] in ("IslandNotFound", "NotFound")
 
 
-@pytest.mark.parametrize("query", ["tail=0", "tail=abc", "tail=100000", "container=$(reboot)", "container=other"])
+@pytest.mark.parametrize("query", ["tail=0", "tail=abc", "tail=100000", "tail=", "container=",
+                                   "container=$(reboot)", "container=other"])
 def test_bad_log_queries_are_400(client, liu_island, query):
     r = client.get(f"/api/islands/{liu_island.island_id}/logs?{query}", headers=bearer(LIU))
     assert r.status_code == 400
+
+
+@pytest.mark.parametrize("query", ["after=", "after=-1", "after=1e3", "after=$(reboot)", "after=" + "9" * 40])
+def test_a_bad_event_stream_position_is_400_before_any_stream_opens(client, query):
+    r = client.get("/api/events?" + query, headers=bearer(LIU))
+    assert r.status_code == 400 and body(r)["error"] == "InvalidInput"
+    assert r.mimetype == "application/json"
 
 
 # -- who may change what ---------------------------------------------------------------------------

@@ -157,7 +157,9 @@
 
   var logsTimer = null;
   function loadLogs() {
-    var url = I.islandUrl(id, "/logs?tail=" + $("logs-tail").value + "&container=" + encodeURIComponent($("logs-container").value));
+    var tail = $("logs-tail").value.trim();  // an emptied box means the server's default
+    var url = I.islandUrl(id, "/logs?container=" + encodeURIComponent($("logs-container").value) +
+                          (tail ? "&tail=" + encodeURIComponent(tail) : ""));
     return I.api("GET", url).then(function (data) {
       var pre = $("logs");
       var atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
