@@ -13,55 +13,21 @@ contiguously from id_min. Exit status 1 if a check fails (not if only the goal i
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import os
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from island_ssh.config import DatabaseSettings, IslandSettings  # noqa: E402
-from island_ssh.store import Store, hash_token  # noqa: E402
+from island_ssh.config import IslandSettings  # noqa: E402
+from island_ssh.store import Store  # noqa: E402
+from island_ssh.testing.allocation import run_burst  # noqa: E402
 from island_ssh.testing.mariadb import find_or_start_mariadb  # noqa: E402
 
 GOAL_PER_SECOND = 500
-
-
-def worker(config: dict, threads: int, per_thread: int) -> None:
-    """One process: connect, say ready, wait for "go" on stdin, allocate, print the ids as JSON."""
-    store = Store(DatabaseSettings(**config["database"]), pool_size=threads)
-    islands = IslandSettings(**config["islands"])
-    store.schema_version()
-    ids: list[int] = []
-    errors: list[str] = []
-    start = threading.Barrier(threads + 1, timeout=60)
-
-    def run() -> None:
-        start.wait()
-        for i in range(per_thread):
-            try:
-                ids.append(store.allocate("bench", "dev", lambda k: f"island-{k}", None, hash_token(str(i)),
-                                          islands).island_id)
-            except Exception as exc:
-                errors.append(f"{type(exc).__name__}: {exc}")
-
-    pool = [threading.Thread(target=run) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    print("ready", flush=True)
-    sys.stdin.readline()
-    start.wait()
-    for t in pool:
-        t.join(timeout=300)
-    print(json.dumps({"ids": ids, "errors": errors}), flush=True)
-    store.close()
 
 
 def main() -> int:
@@ -70,11 +36,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=16)
     ap.add_argument("--per-thread", type=int, default=20)
     ap.add_argument("--private", action="store_true", help="always start a private mariadbd")
-    ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.worker:
-        worker(json.loads(args.worker), args.threads, args.per_thread)
-        return 0
 
     total = args.processes * args.threads * args.per_thread
     load_before = os.getloadavg()
@@ -83,35 +45,17 @@ def main() -> int:
             find_or_start_mariadb(state, private=args.private or None) as server:
         name = f"isl_bench_{uuid.uuid4().hex[:10]}"
         settings = server.settings(name)
-        Store(settings).migrate()
+        with Store(settings) as store:
+            store.migrate()
         try:
-            config = json.dumps({"database": dataclasses.asdict(settings),
-                                 "islands": {"id_min": islands.id_min, "id_max": islands.id_max}})
-            cmd = [sys.executable, __file__, "--worker", config, "--threads", str(args.threads),
-                   "--per-thread", str(args.per_thread)]
-            procs = [subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-                     for _ in range(args.processes)]
-            try:
-                for p in procs:
-                    if p.stdout.readline().strip() != "ready":
-                        print("a worker failed to start", file=sys.stderr)
-                        return 1
-                began = time.perf_counter()
-                for p in procs:
-                    p.stdin.write("go\n")
-                    p.stdin.flush()
-                results = [json.loads(p.communicate(timeout=600)[0]) for p in procs]
-                elapsed = time.perf_counter() - began
-            finally:
-                for p in procs:
-                    if p.poll() is None:
-                        p.kill()
-                        p.wait(timeout=10)
+            burst = run_burst(settings, islands, args.processes, args.threads, args.per_thread)
+        except RuntimeError as exc:
+            print(exc, file=sys.stderr)
+            return 1
         finally:
             server.drop_database(name)
 
-    ids = [i for r in results for i in r["ids"]]
-    errors = [e for r in results for e in r["errors"]]
+    ids, errors, elapsed = burst.ids, burst.errors, burst.seconds
     duplicates = len(ids) - len(set(ids))
     contiguous = sorted(ids) == list(range(islands.id_min, islands.id_min + len(ids)))
     rate = len(ids) / elapsed

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 
 from island_ssh.config import IslandSettings
 from island_ssh.errors import AllocationError, ConfigError, InvalidInput
 from island_ssh.store import Store, hash_token
+from island_ssh.testing.allocation import run_burst
 
-WORKER = Path(__file__).with_name("alloc_worker.py")
 TOKEN_HASH = hash_token("secret")
 
 
@@ -126,29 +121,9 @@ def test_many_threads_get_distinct_contiguous_ids(fresh_store):
 
 
 def test_two_processes_of_16_threads_never_share_an_id(fresh_store):
-    settings = IslandSettings(id_min=1, id_max=999)
-    config = json.dumps({"database": dataclasses.asdict(fresh_store.settings),
-                         "islands": {"id_min": settings.id_min, "id_max": settings.id_max}})
-    procs = [subprocess.Popen([sys.executable, str(WORKER), config, "16", "10"], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    try:
-        for p in procs:
-            assert p.stdout.readline().strip() == "ready", p.stderr.read()
-        for p in procs:  # both bursts start together
-            p.stdin.write("go\n")
-            p.stdin.flush()
-        results = []
-        for p in procs:
-            out, err = p.communicate(timeout=120)
-            assert p.returncode == 0, err
-            results.append(json.loads(out))
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait(timeout=10)
-    assert [r["errors"] for r in results] == [[], []]
-    ids = results[0]["ids"] + results[1]["ids"]
-    assert len(ids) == len(set(ids)) == 320
-    assert sorted(ids) == list(range(1, 321))
-    assert {r.island_id for r in fresh_store.active()} == set(ids)
+    burst = run_burst(fresh_store.settings, IslandSettings(id_min=1, id_max=999), processes=2, threads=16,
+                      per_thread=10, timeout=120)
+    assert burst.errors == []
+    assert len(burst.ids) == len(set(burst.ids)) == 320
+    assert sorted(burst.ids) == list(range(1, 321))
+    assert {r.island_id for r in fresh_store.active()} == set(burst.ids)

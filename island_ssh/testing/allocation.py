@@ -1,0 +1,111 @@
+"""An allocation burst: several processes of many threads allocating island ids at once.
+
+The allocator test (tests/store/test_allocator.py) and its benchmark (bench/allocator.py) both
+run it: ``run_burst`` starts ``processes`` copies of this module as workers, waits until every
+one has connected, releases them together and returns what each allocated. A worker connects,
+prints ``ready``, waits for a line on stdin, then its ``threads`` threads (released together by a
+barrier) allocate ``per_thread`` ids each; it prints one JSON line ``{"ids": [...], "errors":
+[...]}`` and exits 0 (an allocation that raised is in ``errors``, not a failed exit).
+
+    python -m island_ssh.testing.allocation CONFIG_JSON THREADS PER_THREAD
+
+CONFIG_JSON is ``{"database": {DatabaseSettings fields}, "islands": {IslandSettings fields}}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import DatabaseSettings, IslandSettings
+from ..store import Store, hash_token
+
+_PACKAGE_PARENT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Burst:
+    ids: list[int]
+    """Every id handed out, over all processes."""
+    errors: list[str]
+    """``Type: message`` of every allocation that raised."""
+    seconds: float
+    """From the go signal to the last worker's result."""
+
+
+def worker(config: dict, threads: int, per_thread: int, owner: str = "burst") -> None:
+    """One process of the burst (see the module's docstring)."""
+    store = Store(DatabaseSettings(**config["database"]), pool_size=threads)
+    islands = IslandSettings(**config["islands"])
+    store.schema_version()  # connect before "ready", so the burst measures allocation only
+    ids: list[int] = []
+    errors: list[str] = []
+    start = threading.Barrier(threads + 1, timeout=60)
+
+    def allocate_many() -> None:
+        start.wait()
+        for i in range(per_thread):
+            try:
+                row = store.allocate(owner, "dev", lambda k: f"island-{k}", None, hash_token(f"t{i}"), islands)
+                ids.append(row.island_id)  # list.append is atomic under the GIL
+            except Exception as exc:  # reported to the caller, which decides what an error means
+                errors.append(f"{type(exc).__name__}: {exc}")
+
+    pool = [threading.Thread(target=allocate_many) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    print("ready", flush=True)
+    sys.stdin.readline()
+    start.wait()
+    for t in pool:
+        t.join(timeout=300)
+    print(json.dumps({"ids": ids, "errors": errors}), flush=True)
+    store.close()
+
+
+def run_burst(database: DatabaseSettings, islands: IslandSettings, processes: int, threads: int,
+              per_thread: int, timeout: float = 600.0) -> Burst:
+    """Start the workers, release them together, collect their ids. A worker that does not come
+    up or exits non-zero is a RuntimeError carrying its stderr; every worker is gone on return."""
+    config = json.dumps({"database": dataclasses.asdict(database),
+                         "islands": {"id_min": islands.id_min, "id_max": islands.id_max}})
+    argv = [sys.executable, "-m", __name__, config, str(threads), str(per_thread)]
+    # the workers import this package from where this process did, whatever their working directory
+    path = os.pathsep.join(p for p in (str(_PACKAGE_PARENT), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path}
+    procs = [subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env) for _ in range(processes)]
+    try:
+        for p in procs:
+            if p.stdout.readline().strip() != "ready":
+                p.kill()
+                raise RuntimeError(f"an allocation worker did not start: {p.communicate(timeout=30)[1][-3000:]}")
+        began = time.perf_counter()
+        for p in procs:  # every burst starts together
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        results = []
+        for p in procs:
+            out, err = p.communicate(timeout=timeout)
+            if p.returncode != 0:
+                raise RuntimeError(f"an allocation worker exited {p.returncode}: {err[-3000:]}")
+            results.append(json.loads(out))
+        seconds = time.perf_counter() - began
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
+    return Burst(ids=[i for r in results for i in r["ids"]], errors=[e for r in results for e in r["errors"]],
+                 seconds=seconds)
+
+
+if __name__ == "__main__":
+    worker(json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
