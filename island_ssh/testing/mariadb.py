@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -29,6 +28,7 @@ import pymysql
 
 from ..config import DatabaseSettings
 from ..errors import StoreError
+from . import free_port
 
 SHARED_HOST = "127.0.0.1"
 SHARED_PORT = 3306
@@ -44,12 +44,6 @@ class MariaDBUnavailable(StoreError):
 
 
 from .waiting import wait_for  # noqa: E402  (re-exported: callers import it from here)
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
 
 def _answers(host: str, port: int, user: str, password: str, timeout: float = 2.0) -> bool:
     try:
@@ -92,18 +86,16 @@ class MariaDBServer:
         return DatabaseSettings(**fields)
 
     def create_database(self, name: str) -> None:
-        conn = self.connect()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(f"CREATE DATABASE {_quoted_db(name)} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-        finally:
-            conn.close()
+        self._execute(f"CREATE DATABASE {_quoted_db(name)} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
 
     def drop_database(self, name: str) -> None:
+        self._execute(f"DROP DATABASE IF EXISTS {_quoted_db(name)}")
+
+    def _execute(self, statement: str) -> None:
         conn = self.connect()
         try:
             with conn.cursor() as cur:
-                cur.execute(f"DROP DATABASE IF EXISTS {_quoted_db(name)}")
+                cur.execute(statement)
         finally:
             conn.close()
 

@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import free_port
+
 if TYPE_CHECKING:
     from island_ssh.ssh import SSHTarget
 
@@ -96,7 +98,7 @@ class PrivateSSHD:
         fixed = self._requested_port or self._last_port
         attempts = 1 if fixed else 5
         for attempt in range(attempts):
-            self.port = fixed or _free_port()
+            self.port = fixed or free_port(self.host)
             self._write_config()
             self._write_known_hosts()
             if self._spawn():
@@ -290,13 +292,7 @@ def _run(argv: list[str]) -> None:
         raise SSHDError(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _proc_table() -> dict[int, tuple[int, str]]:
+def proc_table() -> dict[int, tuple[int, str]]:
     """pid -> (ppid, comm) for every live process, read from /proc."""
     table = {}
     for entry in os.listdir("/proc"):
@@ -316,7 +312,7 @@ def _proc_table() -> dict[int, tuple[int, str]]:
 
 
 def _descendants_named(root: int, comm: str) -> list[int]:
-    table = _proc_table()
+    table = proc_table()
     children: dict[int, list[int]] = {}
     for pid, (ppid, _) in table.items():
         children.setdefault(ppid, []).append(pid)
