@@ -9,19 +9,20 @@ processes behind the master's sshd (kubectl, the login shells), to kill or freez
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 from pathlib import Path
 
-from fixtures.island import IslandEnv, make_settings, wait_until
+from fixtures.island import IslandEnv, running_island_env, wait_until
+from island_ssh.podstate import classify
+from island_ssh.testing.sshd import proc_table
+from island_ssh.tracker import GENERATION_LABEL, SERVER_CONTAINER
 
 log = logging.getLogger(__name__)
-from island_ssh.podstate import classify
-from island_ssh.tracker import GENERATION_LABEL, SERVER_CONTAINER
 
 SETTLED = ("ready", "failed", "unschedulable", "timeout")
 """States an island in these tests ends in (nothing else should be left once faults are over)."""
@@ -29,21 +30,6 @@ LOAD = os.environ.get("ISLAND_SSH_LOAD") == "1"
 
 
 # -- processes behind the master's sshd ---------------------------------------------------------
-def _proc_table() -> dict[int, tuple[int, str]]:
-    table = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            raw = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = raw[raw.rindex(")") + 2:].split()
-        if fields[0] != "Z":
-            table[int(entry)] = (int(fields[1]), raw[raw.index("(") + 1: raw.rindex(")")])
-    return table
-
-
 def _cmdline(pid: int) -> list[str]:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
@@ -56,7 +42,7 @@ def master_processes(sandbox, comm: str = "kubectl") -> dict[int, list[str]]:
     root = sandbox.sshd.pid
     if root is None:
         return {}
-    table = _proc_table()
+    table = proc_table()
     children: dict[int, list[int]] = {}
     for pid, (ppid, _) in table.items():
         children.setdefault(ppid, []).append(pid)
@@ -72,7 +58,7 @@ def master_processes(sandbox, comm: str = "kubectl") -> dict[int, list[str]]:
 
 def _tree(sandbox) -> list:
     root = sandbox.sshd.pid
-    table = _proc_table()
+    table = proc_table()
     out, frontier = [], [root]
     while frontier:
         pid = frontier.pop()
@@ -102,12 +88,6 @@ def kill_sessions(sandbox, sig: int = signal.SIGKILL, pids=None) -> list[int]:
     return pids
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # -- a whole product on a sandbox, with settings of the test's choosing ------------------------------
 class FaultEnv(IslandEnv):
     """service, store, kubectl and tracker on a sandbox, plus the registration web app."""
@@ -132,9 +112,6 @@ class FaultEnv(IslandEnv):
                 f"streams={[(s.command[-30:], s.finished.is_set(), s.remote_pid, s.exception, s._out_start.done, s._channel.closed, s._channel.eof_received, len(s._channel.in_buffer), s._lines.qsize(), s._thread.is_alive(), s._channel.get_id(), bytes(s._out_start._buf[:200]), s.stderr[-200:]) for s in self.shell._streams]} "
                 f"master={_tree(self.sandbox)}")
 
-    def managed_pods(self) -> list[dict]:
-        return self.kubectl.pods().get("items") or []
-
     def sandbox_pods(self) -> list[dict]:
         """The managed pods as the API server has them, read locally (not over SSH)."""
         import json
@@ -144,11 +121,7 @@ class FaultEnv(IslandEnv):
 
     def cleanup(self) -> None:
         """Delete every pod and release every row, so the next test starts from nothing."""
-        names = sorted({p["metadata"]["name"] for p in self.managed_pods()})
-        if names:
-            self.kubectl.run("delete", "pod", *names, "--grace-period=0", "--force", "--wait=true",
-                             "--ignore-not-found=true", timeout=120 + len(names))
-        wait_until(lambda: not self.managed_pods(), 60 + len(names), "no pod left")
+        self.delete_every_pod()
         try:
             wait_until(lambda: not [r for r in self.store.active() if r.state not in ("allocated", "applying")],
                        20, "the tracker to record every deletion")
@@ -158,43 +131,10 @@ class FaultEnv(IslandEnv):
             self.store.release(row.island_id, row.generation, "TestCleanup")
 
 
-@contextlib.contextmanager
-def running_env(sandbox, db_settings, *, ssh=None, tracker=None, web=None, with_tracker: bool = True,
-                **islands):
-    """Build and run the product (as tests/fixtures/island.py does) with some settings changed."""
-    from waitress.server import create_server
-
-    from island_ssh.runtime import build_runtime
-    from island_ssh.store import Store
-    from island_ssh_web import create_app
-
-    web_port = free_port()
-    settings = make_settings(db_settings, sandbox.info, web_port, **islands)
-    if ssh:
-        settings = settings.replace(ssh=ssh)
-    if tracker:
-        settings = settings.replace(tracker=tracker)
-    if web:
-        settings = settings.replace(web=web)
-    with Store(settings.database) as store:
-        store.migrate()
-    rt = build_runtime(settings, with_tracker=with_tracker)
-    app = create_app(settings, service=rt.service)
-    server = create_server(app, host="127.0.0.1", port=web_port, threads=8)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    env = FaultEnv(sandbox, settings, rt, web_port)
-    try:
-        if with_tracker:
-            wait_until(rt.tracker.watch_started.is_set, 60, "the tracker's first watch")
-        yield env
-    finally:
-        try:
-            env.cleanup()
-        finally:
-            server.close()
-            thread.join(5)
-            rt.close()
+def running_env(sandbox, db_settings, **changes):
+    """The product on ``sandbox`` as a FaultEnv: tests/fixtures/island.py's running_island_env with
+    some settings changed (ssh=, tracker=, web= dicts; islands fields as keywords; with_tracker)."""
+    return running_island_env(sandbox.info, db_settings, make_env=functools.partial(FaultEnv, sandbox), **changes)
 
 
 # -- what must hold after a fault -------------------------------------------------------------------
