@@ -76,8 +76,32 @@ class PodView:
     The clock offset of an island launched with a start time is that time minus this moment."""
 
 
+_EMPTY: dict = {}
+"""Read-only stand-in for a missing or odd mapping (classify only ever calls .get on it)."""
+
+_MISSING = object()
+
+_new_object = object.__new__
+_set_attr = object.__setattr__
+
+
+def _view(state: str, reason: str, message: str, node: str | None, host_ip: str | None, ready: bool,
+          resource_version: int | None, name: str, island_id: int | None, deleted: bool, uid: str,
+          started_at: str) -> PodView:
+    # The same object PodView(...) builds, made in one step: the frozen dataclass's __init__
+    # sets the twelve fields with one object.__setattr__ call each, a good part of classify's
+    # cost. tests/unit/test_podstate_reference.py checks both give equal objects (vars too).
+    view = _new_object(PodView)
+    _set_attr(view, "__dict__", {
+        "state": state, "reason": reason, "message": message, "node": node, "host_ip": host_ip, "ready": ready,
+        "resource_version": resource_version, "name": name, "island_id": island_id, "deleted": deleted,
+        "uid": uid, "started_at": started_at,
+    })
+    return view
+
+
 def _d(value: Any) -> dict:
-    return value if isinstance(value, dict) else {}
+    return value if isinstance(value, dict) else _EMPTY
 
 
 def _l(value: Any) -> list:
@@ -89,12 +113,12 @@ def _s(value: Any) -> str:
 
 
 def _int_or_none(value: Any) -> int | None:
-    if isinstance(value, bool):
+    if isinstance(value, str):
+        if value.isdigit() and value.isascii() and len(value) <= 20:
+            return int(value)
         return None
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
-        return int(value)
     return None
 
 
@@ -118,59 +142,73 @@ def _terminated_message(terminated: dict) -> str:
     return head or text
 
 
-def _find_status(statuses: list, name: str) -> dict | None:
-    for entry in statuses:
-        if isinstance(entry, dict) and entry.get("name") == name:
-            return entry
-    return None
-
-
-def _condition(conditions: list, kind: str) -> dict | None:
-    for entry in conditions:
-        if isinstance(entry, dict) and entry.get("type") == kind:
-            return entry
-    return None
+def _state_entry(state: dict, key: str) -> dict | None:
+    """state[key] as a mapping ({} if odd), or None when the key is absent."""
+    value = state.get(key, _MISSING)
+    if value is _MISSING:
+        return None
+    return value if isinstance(value, dict) else _EMPTY
 
 
 def classify(pod: dict, server_container: str, *, deleted: bool = False) -> PodView:
-    """The island state a Pod object shows; see the module docstring for the rules."""
+    """The island state a Pod object shows; see the module docstring for the rules.
+
+    Runs once per watch event, so it reads each field once, straight from the dicts, and builds
+    nothing but the PodView (the tracker's throughput goal: bench/classify.py)."""
     if not isinstance(pod, dict):
         raise PodParseError(f"pod: expected a JSON object (dict), got {type(pod).__name__}")
-    meta = _d(pod.get("metadata"))
-    spec = _d(pod.get("spec"))
-    status = _d(pod.get("status"))
-    node = _s(spec.get("nodeName")) or None
-    host_ip = _s(status.get("hostIP")) or None
-    labels = _d(meta.get("labels"))
-    common = dict(
-        node=node,
-        host_ip=host_ip,
-        resource_version=_int_or_none(meta.get("resourceVersion")),
-        name=_s(meta.get("name")),
-        island_id=_int_or_none(labels.get(ID_LABEL)),
-        deleted=deleted,
-        uid=_s(meta.get("uid")),
-    )
-    server = _find_status(_l(status.get("containerStatuses")), server_container) or {}
-    ready = server.get("ready") is True
-    state = _d(server.get("state"))
-    running, waiting, terminated = (_d(state.get(k)) if k in state else None for k in ("running", "waiting", "terminated"))
+    meta = pod.get("metadata")
+    if not isinstance(meta, dict):
+        meta = _EMPTY
+    status = pod.get("status")
+    if not isinstance(status, dict):
+        status = _EMPTY
+    spec = pod.get("spec")
+    node = spec.get("nodeName") if isinstance(spec, dict) else None
+    if not node or not isinstance(node, str):
+        node = None
+    host_ip = status.get("hostIP")
+    if not host_ip or not isinstance(host_ip, str):
+        host_ip = None
+    labels = meta.get("labels")
+    island_id = _int_or_none(labels.get(ID_LABEL)) if isinstance(labels, dict) else None
+    resource_version = _int_or_none(meta.get("resourceVersion"))
+    name = meta.get("name")
+    if not isinstance(name, str):
+        name = ""
+    uid = meta.get("uid")
+    if not isinstance(uid, str):
+        uid = ""
 
-    common["started_at"] = _s((running or terminated or {}).get("startedAt"))
+    ready = False
+    running = waiting = terminated = None
+    statuses = status.get("containerStatuses")
+    if isinstance(statuses, list):
+        for server in statuses:
+            if isinstance(server, dict) and server.get("name") == server_container:
+                ready = server.get("ready") is True
+                state = server.get("state")
+                if isinstance(state, dict):
+                    running = _state_entry(state, "running")
+                    waiting = _state_entry(state, "waiting")
+                    terminated = _state_entry(state, "terminated")
+                break
+    started = running or terminated
+    started_at = started.get("startedAt") if started else None
+    if not isinstance(started_at, str):
+        started_at = ""
 
-    def view(kind: str, reason: str = "", message: str = "", is_ready: bool = False) -> PodView:
-        return PodView(kind, reason, message, ready=is_ready, **common)
-
-    if meta.get("deletionTimestamp"):
+    deletion = meta.get("deletionTimestamp")
+    if deletion:
         grace = meta.get("deletionGracePeriodSeconds")
-        when = _s(meta.get("deletionTimestamp"))
-        text = f"deletion requested; containers stop by {when}" if when else "deletion requested"
+        text = f"deletion requested; containers stop by {deletion}" if isinstance(deletion, str) else "deletion requested"
         if isinstance(grace, int) and not isinstance(grace, bool):
             text += f" (grace {grace} s)"
-        return view("terminating", "Terminating", text, ready)
+        return _view("terminating", "Terminating", text, node, host_ip, ready,
+                     resource_version, name, island_id, deleted, uid, started_at)
 
-    phase = _s(status.get("phase"))
-    if phase in ("Failed", "Succeeded") or terminated is not None:
+    phase = status.get("phase")
+    if terminated is not None or phase == "Failed" or phase == "Succeeded":
         pod_reason = _s(status.get("reason"))
         pod_message = _s(status.get("message")).strip()
         if terminated is not None:
@@ -182,30 +220,47 @@ def classify(pod: dict, server_container: str, *, deleted: bool = False) -> PodV
         else:
             reason = pod_reason or phase
             message = pod_message or f"pod phase {phase}"
-        return view("failed", reason, message)
+        return _view("failed", reason, message, node, host_ip, False,
+                     resource_version, name, island_id, deleted, uid, started_at)
 
     if waiting is not None:
-        reason = _s(waiting.get("reason"))
-        if _is_waiting_error(reason):
-            return view("failed", reason, _s(waiting.get("message")))
-    for init in _l(status.get("initContainerStatuses")):
-        init_waiting = _d(_d(_d(init).get("state")).get("waiting"))
-        init_reason = _s(init_waiting.get("reason"))
-        if init_reason and _is_waiting_error(init_reason):
-            return view("failed", init_reason, _s(init_waiting.get("message")))
+        reason = waiting.get("reason")
+        if reason and isinstance(reason, str) and _is_waiting_error(reason):
+            return _view("failed", reason, _s(waiting.get("message")), node, host_ip, False,
+                         resource_version, name, island_id, deleted, uid, started_at)
+    inits = status.get("initContainerStatuses")
+    if inits and isinstance(inits, list):
+        for init in inits:
+            init_waiting = _d(_d(_d(init).get("state")).get("waiting"))
+            init_reason = _s(init_waiting.get("reason"))
+            if init_reason and _is_waiting_error(init_reason):
+                return _view("failed", init_reason, _s(init_waiting.get("message")), node, host_ip, False,
+                             resource_version, name, island_id, deleted, uid, started_at)
 
     if running is not None:
         if ready:
-            return view("ready", "", "", True)
-        return view("starting", "NotReady", "server container running, readiness probe not yet passed")
+            return _view("ready", "", "", node, host_ip, True,
+                         resource_version, name, island_id, deleted, uid, started_at)
+        return _view("starting", "NotReady", "server container running, readiness probe not yet passed", node,
+                     host_ip, False, resource_version, name, island_id, deleted, uid, started_at)
 
-    conditions = _l(status.get("conditions"))
-    scheduled = _d(_condition(conditions, "PodScheduled"))
-    if node or scheduled.get("status") == "True":
-        reason = _s((waiting or {}).get("reason")) or "ContainerCreating"
-        return view("creating", reason, _s((waiting or {}).get("message")))
-    if scheduled.get("status") == "False":
+    scheduled = _EMPTY
+    conditions = status.get("conditions")
+    if isinstance(conditions, list):
+        for entry in conditions:
+            if isinstance(entry, dict) and entry.get("type") == "PodScheduled":
+                scheduled = entry
+                break
+    scheduled_status = scheduled.get("status")
+    if node or scheduled_status == "True":
+        waiting = waiting or _EMPTY
+        reason = _s(waiting.get("reason")) or "ContainerCreating"
+        return _view("creating", reason, _s(waiting.get("message")), node, host_ip, False,
+                     resource_version, name, island_id, deleted, uid, started_at)
+    if scheduled_status == "False":
         reason = _s(scheduled.get("reason"))
         kind = "unschedulable" if reason == "Unschedulable" else "pending"
-        return view(kind, reason, _s(scheduled.get("message")))
-    return view("pending", _s(status.get("reason")), _s(status.get("message")))
+        return _view(kind, reason, _s(scheduled.get("message")), node, host_ip, False,
+                     resource_version, name, island_id, deleted, uid, started_at)
+    return _view("pending", _s(status.get("reason")), _s(status.get("message")), node, host_ip, False,
+                 resource_version, name, island_id, deleted, uid, started_at)
