@@ -121,28 +121,46 @@ HOSTILE_LINES = [
     '"ADDED"',
 ]
 
+HOSTILE_KUBECTL_SHAPED = [
+    '{"type":"ADDED","object":{"metadata":{"annotations":{"a":"b"' + '},"' * 100_000 + '}},"spec":{},"status":{}}}',
+    '{"type":"ADDED","object":{"metadata":{},"spec":{' + '"nodeName":"n",' * 100_000 + '"a":1},"status":{}}}',
+    '{"type":"ADDED","object":{"metadata":{},"spec":{},"status":' + '{"a":' * 100_000 + "1" + "}" * 100_000 + "}}",
+    '{"type":"ADDED","object":{"metadata":' + '{"a":' * 100_000 + "1" + "}" * 100_000 + ',"spec":{},"status":{}}}',
+    '{"type":"ADDED","object":{"metadata":{},' + '"spec":{},' * 100_000 + '"status":{}}}',
+    '{"type":"ADDED","object":{"metadata":{},"spec":{},' + '"status":{},' * 100_000 + '"status":{}}}',
+]
+"""Lines shaped enough like kubectl's to take watch._slim_event's fast path as far as it goes."""
 
-@pytest.mark.parametrize("line", HOSTILE_LINES, ids=range(len(HOSTILE_LINES)))
-def test_hostile_watch_lines(line):
+
+@pytest.mark.parametrize("slim", [False, True], ids=["full", "slim"])
+@pytest.mark.parametrize("line", HOSTILE_LINES + HOSTILE_KUBECTL_SHAPED,
+                         ids=range(len(HOSTILE_LINES + HOSTILE_KUBECTL_SHAPED)))
+def test_hostile_watch_lines(line, slim):
     with within(BUDGET, "a hostile line"):
         try:
-            event = parse_watch_line(line)
+            event = parse_watch_line(line, slim=slim)
         except WatchParseError:
             return
     assert event.type in ("ADDED", "DELETED") and isinstance(event.object, dict)
     classify(event.object, "altraserver")
 
 
-@pytest.mark.parametrize("raw", [b"\xff\xfe{}", b'{"type":"ADDED","object":{"s":"\xc3"}}', b"\x00" * 1000])
-def test_invalid_utf8_bytes(raw):
+@pytest.mark.parametrize("slim", [False, True], ids=["full", "slim"])
+@pytest.mark.parametrize("raw", [b"\xff\xfe{}", b'{"type":"ADDED","object":{"s":"\xc3"}}', b"\x00" * 1000,
+                                 b'{"type":"ADDED","object":{"metadata":{"a":"\xc3"},"spec":{},"status":{}}}',
+                                 b'{"type":"ADDED","object":{"metadata":{},"spec":{},"status":{"a":"\xc3"}}}'])
+def test_invalid_utf8_bytes(raw, slim):
     with pytest.raises(WatchParseError):
-        parse_watch_line(raw)
+        parse_watch_line(raw, slim=slim)
 
 
-def test_a_50_mb_watch_line():
-    line = json.dumps({"type": "MODIFIED", "object": {"metadata": {"annotations": {"big": "z" * (50 * MB)}}}})
+@pytest.mark.parametrize("slim", [False, True], ids=["full", "slim"])
+@pytest.mark.parametrize("separators", [None, (",", ":")], ids=["spaced", "compact"])
+def test_a_50_mb_watch_line(slim, separators):
+    obj = {"metadata": {"annotations": {"big": "z" * (50 * MB)}}, "spec": {"x": '},"' * MB}, "status": {}}
+    line = json.dumps({"type": "MODIFIED", "object": obj}, separators=separators)
     with within(BUDGET, "a 50 MB line"):
-        event = parse_watch_line(line)
+        event = parse_watch_line(line, slim=slim)
         view = classify(event.object, "altraserver")
     assert view.state == "pending"
 
