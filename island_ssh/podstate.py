@@ -79,8 +79,6 @@ class PodView:
 _EMPTY: dict = {}
 """Read-only stand-in for a missing or odd mapping (classify only ever calls .get on it)."""
 
-_MISSING = object()
-
 _new_object = object.__new__
 _set_attr = object.__setattr__
 
@@ -142,14 +140,6 @@ def _terminated_message(terminated: dict) -> str:
     return head or text
 
 
-def _state_entry(state: dict, key: str) -> dict | None:
-    """state[key] as a mapping ({} if odd), or None when the key is absent."""
-    value = state.get(key, _MISSING)
-    if value is _MISSING:
-        return None
-    return value if isinstance(value, dict) else _EMPTY
-
-
 def classify(pod: dict, server_container: str, *, deleted: bool = False) -> PodView:
     """The island state a Pod object shows; see the module docstring for the rules.
 
@@ -189,9 +179,13 @@ def classify(pod: dict, server_container: str, *, deleted: bool = False) -> PodV
                 ready = server.get("ready") is True
                 state = server.get("state")
                 if isinstance(state, dict):
-                    running = _state_entry(state, "running")
-                    waiting = _state_entry(state, "waiting")
-                    terminated = _state_entry(state, "terminated")
+                    for key, value in state.items():  # one key, as the kubelet writes it
+                        if key == "running":
+                            running = value if isinstance(value, dict) else _EMPTY
+                        elif key == "waiting":
+                            waiting = value if isinstance(value, dict) else _EMPTY
+                        elif key == "terminated":
+                            terminated = value if isinstance(value, dict) else _EMPTY
                 break
     started = running or terminated
     started_at = started.get("startedAt") if started else None
