@@ -195,7 +195,9 @@ def classify(pod: dict, server_container: str, *, deleted: bool = False) -> PodV
     deletion = meta.get("deletionTimestamp")
     if deletion:
         grace = meta.get("deletionGracePeriodSeconds")
-        text = f"deletion requested; containers stop by {deletion}" if isinstance(deletion, str) else "deletion requested"
+        text = "deletion requested"
+        if isinstance(deletion, str):
+            text += f"; containers stop by {deletion}"
         if isinstance(grace, int) and not isinstance(grace, bool):
             text += f" (grace {grace} s)"
         return _view("terminating", "Terminating", text, node, host_ip, ready,

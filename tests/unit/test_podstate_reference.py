@@ -94,7 +94,8 @@ def reference_classify(pod: dict, server_container: str, *, deleted: bool = Fals
     server = _first(_l(status.get("containerStatuses")), "name", server_container) or {}
     ready = server.get("ready") is True
     state = _d(server.get("state"))
-    running, waiting, terminated = (_d(state.get(k)) if k in state else None for k in ("running", "waiting", "terminated"))
+    running, waiting, terminated = (
+        _d(state.get(k)) if k in state else None for k in ("running", "waiting", "terminated"))
     common["started_at"] = _s((running or terminated or {}).get("startedAt"))
 
     def view(kind: str, reason: str = "", message: str = "", is_ready: bool = False) -> PodView:
@@ -203,7 +204,8 @@ def test_fixtures_with_one_subtree_replaced(data, name, replacement):
                               "startedAt": st.text(max_size=5) | st.none(), "reason": st.sampled_from(
                                   ["", "ErrImagePull", "CrashLoopBackOff", "ContainerCreating", "OOMKilled", "XError"]),
                               "exitCode": st.integers(-2, 2) | st.booleans() | st.none(),
-                              "signal": st.integers(0, 9) | st.booleans(), "message": st.text(max_size=5)}), max_size=3),
+                              "signal": st.integers(0, 9) | st.booleans(), "message": st.text(max_size=5)}),
+                          max_size=3),
     ready=st.booleans() | st.none() | st.sampled_from(["true", 1]),
     phase=st.sampled_from(["Pending", "Running", "Failed", "Succeeded", "", None, 3]),
     node=st.sampled_from(["node-1", "", None, 7]),

@@ -159,7 +159,8 @@ def test_metadata_key_orders(edit, fast):
 
 @pytest.mark.parametrize("edit, fast", [
     (lambda p: p["metadata"].pop("annotations"), True),
-    (lambda p: p["metadata"].update(managedFields=[{"manager": "m", "fieldsV1": {"f:metadata": {"f:annotations": {}}}}]), True),
+    (lambda p: p["metadata"].update(
+        managedFields=[{"manager": "m", "fieldsV1": {"f:metadata": {"f:annotations": {}}}}]), True),
     (lambda p: p["spec"].pop("nodeName"), True),
     (lambda p: p["spec"].update(nodeName=None), False),
     (lambda p: p["spec"].update(nodeName=""), True),
@@ -224,7 +225,8 @@ kubernetes_pods = st.fixed_dictionaries(
         "spec": st.dictionaries(no_node_key, spec_values, max_size=4)
         | st.builds(lambda d, n: {**d, "nodeName": n}, st.dictionaries(no_node_key, spec_values, max_size=4),
                     st.text(max_size=12) | st.none()),
-        "status": st.dictionaries(st.text(max_size=12), pod_like, max_size=5) | pod_like.filter(lambda s: isinstance(s, dict)),
+        "status": st.dictionaries(st.text(max_size=12), pod_like, max_size=5)
+        | pod_like.filter(lambda s: isinstance(s, dict)),
     },
     optional={"apiVersion": st.just("v1"), "kind": st.just("Pod")},
 )
