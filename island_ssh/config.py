@@ -122,6 +122,8 @@ class IslandSettings:
     ready_timeout: float = 180.0
     """Seconds an island may take from apply to ready before it is marked timeout."""
     capacity_check: bool = True
+    capacity_cache_seconds: float = 2.0
+    apply_batch_max: int = 200
     """Refuse a launch at once when no node of the branch has the memory free."""
     host_aliases: list[HostAlias] = field(default_factory=list)
     """hostAliases written into every pod."""
@@ -148,7 +150,7 @@ class TrackerSettings:
 class WebSettings:
     bind: str = "127.0.0.1"
     port: int = 8080
-    threads: int = 8
+    threads: int = 32
     secret_key: str = ""
     """Session/CSRF key; set ISLAND_SSH_WEB_SECRET_KEY. Empty means a random key per start."""
     users: dict[str, str] = field(default_factory=dict)

@@ -48,7 +48,7 @@ class Kubectl:
     def run(self, *args: str, stdin: bytes | str | None = None, timeout: float = 30.0,
             namespaced: bool = True, island_id: int | None = None) -> str:
         cmd = self.command(*args, namespaced=namespaced)
-        result = self.shell.run(cmd, stdin=stdin, timeout=timeout)
+        result = self.shell.run(cmd, stdin=_as_bytes(stdin), timeout=timeout)
         if result.exit_code != 0:
             raise kubectl_error(cmd, result.exit_code, result.stderr, island_id)
         return result.stdout
@@ -93,7 +93,7 @@ class Kubectl:
         """Run argv in a container; returns the CommandResult (its exit code is the remote one)."""
         args = ["exec"] + (["-i"] if stdin is not None else []) + [pod, "-c", container, "--"] + list(argv)
         cmd = self.command(*args)
-        result = self.shell.run(cmd, stdin=stdin, timeout=timeout)
+        result = self.shell.run(cmd, stdin=_as_bytes(stdin), timeout=timeout)
         # kubectl exits with the remote command's code; its own failures print "Error from server"
         if result.exit_code != 0 and _is_kubectl_failure(result.stderr):
             raise kubectl_error(cmd, result.exit_code, result.stderr, island_id)
@@ -118,6 +118,11 @@ class Kubectl:
     def watch_pods(self, selector: str = MANAGED_SELECTOR):
         """A stream of one JSON watch event per line (island_ssh.watch.parse_watch_line)."""
         return self.shell.stream(self.watch_command(selector))
+
+
+def _as_bytes(stdin: bytes | str | None) -> bytes | None:
+    """Text goes to the master as UTF-8 (owners are Chinese names); bytes as they are."""
+    return stdin.encode("utf-8") if isinstance(stdin, str) else stdin
 
 
 def _is_kubectl_failure(stderr: str) -> bool:

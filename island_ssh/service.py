@@ -13,9 +13,10 @@ import time
 from dataclasses import dataclass, field
 
 from . import clock as clocks
+from .batching import GroupCommit, SingleFlight
 from .capacity import capacity_problem
 from .config import Settings
-from .errors import (AllocationError, ConnectionLost, IslandError, IslandNotFound, InvalidInput,
+from .errors import (AllocationError, ConfigError, ConnectionLost, IslandError, IslandNotFound, InvalidInput,
                      KubectlError, PermissionDenied)
 from .kube import Kubectl
 from .manifests import IslandSpec, pod_name, render_pod
@@ -49,6 +50,11 @@ class IslandService:
         self.islands = settings.islands
         self.store = store
         self.kubectl = kubectl
+        if self.islands.apply_batch_max < 1:
+            raise ConfigError(f"islands.apply_batch_max: {self.islands.apply_batch_max}; at least 1 pod per apply")
+        # launches arriving together (a burst of REST POSTs) share one apply and one capacity listing
+        self._applies = GroupCommit(self._apply_batch, max_batch=self.islands.apply_batch_max)
+        self._cluster_use = SingleFlight(self._list_cluster_use, ttl=self.islands.capacity_cache_seconds)
 
     # -- launch ------------------------------------------------------------------------------
     def launch(self, request: LaunchRequest, wait: bool = False, timeout: float | None = None):
@@ -72,33 +78,48 @@ class IslandService:
         for row in rows:
             self.store.transition(row.island_id, row.generation, "applying", "Applying",
                                   "manifest sent to kubectl apply", expected_from="allocated")
-        try:
-            # kubectl creates the pods one by one: a fixed timeout would kill a big batch mid-way
-            self.kubectl.apply(docs, timeout=60.0 + 0.5 * len(docs))
-        except ConnectionLost:
-            # Unknown whether the API server stored them: leave the rows in `applying`; the
-            # tracker's re-list or the recover job settles each one. Never re-run blindly.
-            raise
-        except KubectlError as exc:
-            self._settle_failed_apply(rows, exc)
-            raise
+        # ConnectionLost: unknown whether the API server stored them, so the rows stay `applying`
+        # for the tracker's re-list or the recover job; never re-run blindly. KubectlError: the
+        # ids whose pods are confirmed absent are free again (see _apply_batch).
+        self._applies.submit(list(zip(rows, docs)))
         rows = [self.store.get(r.island_id) for r in rows]
         if wait:
             rows = [self.wait(r.island_id, timeout=timeout) for r in rows]
         return rows
 
-    def _settle_failed_apply(self, rows, exc: KubectlError) -> None:
-        """kubectl may have created some pods before it failed (killed on the master, or one bad
-        document among many): free only the ids whose pods are confirmed absent. The others stay
-        `applying` for the tracker (their pods exist), or for recover if even this listing fails."""
+    def _apply_batch(self, launches: list[list[tuple]]) -> list[BaseException | None]:
+        """ONE kubectl apply for every launch in the batch; each launch's own outcome."""
+        docs = [doc for launch in launches for _, doc in launch]
         try:
-            present = {p["metadata"]["name"] for p in self.kubectl.pods().get("items") or []}
+            # kubectl creates the pods one by one: a fixed timeout would kill a big batch mid-way
+            self.kubectl.apply(docs, timeout=60.0 + 0.5 * len(docs))
+        except ConnectionLost as exc:
+            return [exc] * len(launches)
+        except KubectlError as exc:
+            absent = self._settle_failed_apply([row for launch in launches for row, _ in launch], exc)
+            # a launch whose pods all exist succeeded, whatever became of the others in the batch
+            return [exc if absent is None or any(row.island_id in absent for row, _ in launch) else None
+                    for launch in launches]
+        return [None] * len(launches)
+
+    def _settle_failed_apply(self, rows, exc: KubectlError) -> set[int] | None:
+        """kubectl may have created some pods before it failed (killed on the master, or one bad
+        document among many): free only the ids whose pods are confirmed absent, and return them.
+        The others stay `applying` for the tracker (their pods exist), or for recover if even this
+        listing fails (None: nothing is known)."""
+        try:
+            present = {(p["metadata"]["name"], (p["metadata"].get("labels") or {}).get(GENERATION_LABEL))
+                       for p in self.kubectl.pods().get("items") or []}
         except IslandError:
-            return
+            return None
+        absent = set()
         for row in rows:
-            if row.pod_name not in present:
+            # a pod of that name from another generation (a leftover recover has not removed) is not ours
+            if (row.pod_name, str(row.generation)) not in present:
+                absent.add(row.island_id)
                 self.store.transition(row.island_id, row.generation, "deleted", "ApplyFailed",
                                       exc.message, expected_from="applying")
+        return absent
 
     def _allocate_and_render(self, req):
         token = secrets.token_urlsafe(24)
@@ -120,9 +141,14 @@ class IslandService:
         pod["metadata"]["labels"][GENERATION_LABEL] = str(row.generation)
         return pod
 
-    def _check_capacity(self, checked) -> None:
+    def _list_cluster_use(self) -> tuple[list, list]:
         nodes = self.kubectl.nodes()
-        pods = self.kubectl.pods(selector="").get("items", []) if nodes else []
+        return nodes, (self.kubectl.pods(selector="").get("items", []) if nodes else [])
+
+    def _check_capacity(self, checked) -> None:
+        # Advisory, as it always is (two launches can race for the last free memory; the
+        # scheduler decides): launches within capacity_cache_seconds share one listing.
+        nodes, pods = self._cluster_use.get()
         for req in checked:
             problem = capacity_problem(nodes, pods, req.branch, req.memory_request)
             if problem:
