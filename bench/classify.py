@@ -10,10 +10,10 @@ expect). Goal: >= 20,000 events/s, so one tracker keeps up with bursts of hundre
 
 Two paths, measured in turns so both see the same machine:
 
-* full: ``classify(parse_watch_line(line).object)``, what tracker.handle_line does until it
-  passes ``slim=True``; its rows come first (bench/run_all.py reads those).
+* full: ``classify(parse_watch_line(line).object)``, every field of the pod built.
 * slim: ``classify(parse_watch_line(line, slim=True).object)``, which builds only what classify
-  and the tracker read (watch._slim_event).
+  and the tracker read (watch._slim_event): what tracker.handle_line does, so its rows are the
+  ones judged against the goal (bench/run_all.py reads them).
 
 ``--baseline DIR``: also the full path of another checkout's island_ssh (say ``git worktree add
 /tmp/base HEAD~3``), in the same turns: a before/after under one machine state.

@@ -188,7 +188,7 @@ class Tracker:
     # -- turning lines into transitions --------------------------------------------------------
     def handle_line(self, line: str) -> None:
         try:
-            event = parse_watch_line(line)
+            event = parse_watch_line(line, slim=True)  # only what classify and the labels need
         except WatchParseError as exc:
             log.warning("unparseable watch line skipped: %s", exc)
             return
