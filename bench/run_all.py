@@ -88,11 +88,15 @@ def read_allocator(out: str) -> list[Figure]:
 def read_launch(out: str) -> list[Figure]:
     doc = _last_json(out)
     n, bulk, single = doc["n"], doc["results"]["bulk"], doc["results"]["one_by_one"]
+    grouped = doc["results"]["grouped"]
     return [
         Figure("launch", f"{n} islands applied, bulk apply", f"{bulk['applied_s']:.1f} s",
                "< 10 s for 200", bulk["applied_s"] * 200 / n < 10),
         Figure("launch", f"{n} islands applied, one apply each", f"{single['applied_s']:.1f} s", "", None),
+        Figure("launch", f"{n} islands applied, concurrent launches, group commit",
+               f"{grouped['applied_s']:.1f} s ({grouped['applies']} applies)", "", None),
         Figure("launch", "bulk vs one by one", f"{doc['ratio']:.1f}x", "", None),
+        Figure("launch", "group commit vs one by one", f"{doc['grouped_ratio']:.1f}x", "", None),
         Figure("launch", "service CPU per launch (bulk / one by one)",
                f"{bulk['cpu_per_launch_ms']:.0f} / {single['cpu_per_launch_ms']:.0f} ms", "", None),
     ]

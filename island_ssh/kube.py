@@ -14,7 +14,7 @@ from typing import Any, Iterable, Protocol
 
 from .config import KubeSettings
 from .errors import KubectlError, NotFound
-from .manifests import to_yaml
+from .manifests import to_wire
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "island-ssh"
@@ -56,9 +56,8 @@ class Kubectl:
     # -- verbs ------------------------------------------------------------------------------
     def apply(self, docs: Iterable[dict] | str, timeout: float = 60.0) -> list[str]:
         """Apply one or many manifests in ONE kubectl call; returns the applied object names."""
-        # manifests.to_yaml, not yaml.safe_dump_all: PyYAML's plain dumper folds U+0085 into a space
-        text = docs if isinstance(docs, str) else to_yaml(list(docs))
-        out = self.run("apply", "-f", "-", "-o", "name", stdin=text.encode("utf-8"), timeout=timeout)
+        wire = docs.encode("utf-8") if isinstance(docs, str) else to_wire(list(docs))
+        out = self.run("apply", "-f", "-", "-o", "name", stdin=wire, timeout=timeout)
         return [line.strip() for line in out.splitlines() if line.strip()]
 
     def delete_pod(self, name: str, grace_period: int | None = None, force: bool = False,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -240,3 +241,14 @@ def to_yaml(docs: list[dict]) -> str:
     return yaml.dump_all(
         docs, Dumper=_ManifestDumper, allow_unicode=True, sort_keys=False, explicit_start=True
     )
+
+
+def to_wire(docs: list[dict]) -> bytes:
+    """Documents as ``kubectl apply -f -`` reads them: one compact JSON object per line (kubectl
+    decodes input that opens with ``{`` as a stream of JSON values).
+
+    JSON, not YAML: PyYAML's emitter costs ~20 ms per pod, json ~0.1 ms, and JSON has no plain
+    scalars to misread (``yes``, ``1e3``, U+0085). UTF-8, not ``\\u`` escapes: a character beyond
+    U+FFFF stays one character, not a surrogate pair for some reader to split."""
+    return b"\n".join(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+                      for doc in docs) + b"\n"

@@ -75,14 +75,13 @@ class IslandService:
             for row in rows:
                 self.store.release(row.island_id, row.generation, "AllocationFailed")
             raise
-        for row in rows:
-            self.store.transition(row.island_id, row.generation, "applying", "Applying",
-                                  "manifest sent to kubectl apply", expected_from="allocated")
+        self.store.transition_many([(row.island_id, row.generation) for row in rows], "applying", "Applying",
+                                   "manifest sent to kubectl apply", expected_from="allocated")
         # ConnectionLost: unknown whether the API server stored them, so the rows stay `applying`
         # for the tracker's re-list or the recover job; never re-run blindly. KubectlError: the
         # ids whose pods are confirmed absent are free again (see _apply_batch).
         self._applies.submit(list(zip(rows, docs)))
-        rows = [self.store.get(r.island_id) for r in rows]
+        rows = self.store.get_many([r.island_id for r in rows])
         if wait:
             rows = [self.wait(r.island_id, timeout=timeout) for r in rows]
         return rows

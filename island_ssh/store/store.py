@@ -132,6 +132,18 @@ class Store:
             what=f"moving island {island_id} to {to_state}",
         )
 
+    def transition_many(self, moves: Sequence[tuple[int, int]], to_state: str, reason: str, message: str,
+                        expected_from: str | Collection[str] | None = None) -> list[bool]:
+        """``transition`` for each (island_id, generation), all in ONE transaction (a launch batch)."""
+        for island_id, _ in moves:
+            check_island_id(island_id)
+        return self.db.transaction(
+            lambda cur: [islands.transition(cur, self._registrations, island_id, generation, to_state, reason,
+                                            message, None, None, None, expected_from)
+                         for island_id, generation in moves],
+            what=f"moving {len(moves)} islands to {to_state}",
+        )
+
     def restart(self, island_id: int, generation: int, token_hash: str) -> IslandRow:
         """Next generation of the same island (same id and ports), state ``allocated``."""
         check_island_id(island_id)
@@ -165,6 +177,12 @@ class Store:
     def get(self, island_id: int) -> IslandRow | None:
         check_island_id(island_id)
         return self._read(lambda cur: islands.get(cur, island_id))
+
+    def get_many(self, island_ids: Sequence[int]) -> list[IslandRow | None]:
+        """``get`` of each id, in one read transaction."""
+        for island_id in island_ids:
+            check_island_id(island_id)
+        return self._read(lambda cur: [islands.get(cur, island_id) for island_id in island_ids])
 
     def list(self, owner: str | None = None, branch: str | None = None,
              states: Collection[str] | None = None) -> Sequence[IslandRow]:

@@ -117,3 +117,23 @@ def test_list_filters_and_active(fresh_store):
     assert ids(fresh_store.list(states=[])) == []
     assert ids(fresh_store.active()) == [a.island_id, b.island_id]
     assert [e.to_state for e in fresh_store.events(c.island_id, generation=c.generation, limit=1)] == ["deleted"]
+
+
+def test_transition_many_moves_each_island_in_one_transaction_and_respects_guards(fresh_store):
+    rows = [new_island(fresh_store, owner=f"batch{i}") for i in range(4)]
+    stale = rows[3]
+    assert fresh_store.release(stale.island_id, stale.generation, "PodDeleted")
+    moved = fresh_store.transition_many([(r.island_id, r.generation) for r in rows], "applying", "Applying",
+                                        "batch apply", expected_from="allocated")
+    assert moved == [True, True, True, False]
+    got = fresh_store.get_many([r.island_id for r in rows] + [49])
+    assert [g.state for g in got[:4]] == ["applying"] * 3 + ["deleted"] and got[4] is None
+    for row in rows[:3]:
+        assert [e.to_state for e in fresh_store.events(row.island_id)] == ["allocated", "applying"]
+
+
+def test_transition_many_refuses_a_bad_id_before_touching_any(fresh_store):
+    row = new_island(fresh_store)
+    with pytest.raises(InvalidInput):
+        fresh_store.transition_many([(row.island_id, row.generation), (-1, 1)], "applying", "Applying", "")
+    assert fresh_store.get(row.island_id).state == "allocated"

@@ -251,3 +251,15 @@ def test_round_trip_property(owner, value, start):
         return
     assert pod["metadata"]["annotations"]["island-ssh/owner"] == unicodedata.normalize("NFC", owner).strip()
     assert pod["spec"]["containers"][0]["command"][-1] == start.strip().replace("T", " ")
+
+
+def test_to_wire_is_one_json_object_per_line_and_keeps_every_character(rendered):
+    import json
+
+    from island_ssh.manifests import to_wire
+    docs = [rendered, {**rendered, "metadata": {**rendered["metadata"], "name": "second"}}]
+    wire = to_wire(docs)
+    assert wire.endswith(b"\n") and wire.count(b"\n") == 2  # JSON escapes every newline in a value
+    assert [json.loads(line) for line in wire.split(b"\n")[:2]] == docs
+    odd = {"kind": "Pod", "v": "a\u2028b\x85c𐀀刘\"'$(x)\n---"}
+    assert json.loads(to_wire([odd])) == odd
