@@ -11,7 +11,6 @@ are routed in ``_handle`` before kmock's DSL sees them (see README "API server")
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import logging
 import time
@@ -27,6 +26,7 @@ from . import admission, execws, openapi, tables
 from ..errors import IslandError
 from .apierrors import ApiError, already_exists, bad_request, method_not_allowed, not_found, unauthorized
 from .cluster import Cluster
+from .objects import json_copy
 from .patches import apply_patch
 from .selectors import SelectorError, Selector
 from .watches import WatchRequest, serve_watch
@@ -263,11 +263,11 @@ class SandboxApiServer(kmock.KubernetesScaffold):
     def _store_update(self, definition: openapi.Resource, old: dict[str, Any], new: dict[str, Any],
                       status_only: bool, expect_rv: str | None, dry_run: bool) -> dict[str, Any]:
         if status_only:
-            merged = copy.deepcopy(old)
+            merged = json_copy(old)
             merged["status"] = new.get("status") or {}
         else:
             merged = new
-            merged["status"] = copy.deepcopy(old.get("status"))
+            merged["status"] = json_copy(old.get("status"))
             merged["apiVersion"], merged["kind"] = "v1", definition.kind
             meta = merged.setdefault("metadata", {})
             for kept in ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp",
@@ -294,7 +294,7 @@ class SandboxApiServer(kmock.KubernetesScaffold):
     def _patch(self, request: ApiRequest, definition: openapi.Resource, ns: str, name: str,
                status_only: bool) -> aiohttp.web.Response:
         old = self.store.require(definition.plural, ns, name)
-        patched = apply_patch(request.headers.get("Content-Type", ""), copy.deepcopy(old), self._body(request))
+        patched = apply_patch(request.headers.get("Content-Type", ""), json_copy(old), self._body(request))
         expect = (patched.get("metadata") or {}).get("resourceVersion")
         if expect == old["metadata"]["resourceVersion"]:
             expect = None

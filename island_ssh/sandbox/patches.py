@@ -5,10 +5,10 @@ kubectl sends (lists merged by their patchMergeKey, ``$patch``/``$retainKeys`` a
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from .apierrors import ApiError, bad_request, unsupported_media_type
+from .objects import json_copy
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -27,7 +27,7 @@ MERGE_KEYS: dict[str, str] = {
 
 def merge_patch(target: Any, patch: Any) -> Any:
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return json_copy(patch)
     result = dict(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
@@ -84,19 +84,19 @@ def _remove(doc: Any, parts: list[str]) -> Any:
 def json_patch(target: Any, operations: Any) -> Any:
     if not isinstance(operations, list):
         raise bad_request("json patch must be a list of operations")
-    doc = copy.deepcopy(target)
+    doc = json_copy(target)
     for op in operations:
         try:
             kind, path = op["op"], _pointer(op["path"])
             if kind == "add":
-                doc = _set(doc, path, copy.deepcopy(op["value"]), insert=True)
+                doc = _set(doc, path, json_copy(op["value"]), insert=True)
             elif kind == "replace":
-                doc = _set(doc, path, copy.deepcopy(op["value"]), insert=False)
+                doc = _set(doc, path, json_copy(op["value"]), insert=False)
             elif kind == "remove":
                 _remove(doc, path)
             elif kind in ("move", "copy"):
                 source = _pointer(op["from"])
-                value = _remove(doc, source) if kind == "move" else copy.deepcopy(_walk(doc, source))
+                value = _remove(doc, source) if kind == "move" else json_copy(_walk(doc, source))
                 doc = _set(doc, path, value, insert=True)
             elif kind == "test":
                 if _walk(doc, path) != op["value"]:
@@ -117,10 +117,10 @@ def _merge_list(key: str, current: list[Any], patch: list[Any]) -> list[Any]:
     if merge_key is None or not all(isinstance(p, dict) for p in patch):
         if any(isinstance(p, dict) and p.get("$patch") == "replace" for p in patch):
             return [p for p in patch if not (isinstance(p, dict) and "$patch" in p)]
-        return copy.deepcopy(patch)
+        return json_copy(patch)
     if any(p.get("$patch") == "replace" for p in patch):
         return [strip_directives(p) for p in patch if "$patch" not in p]
-    result = [copy.deepcopy(c) for c in current]
+    result = [json_copy(c) for c in current]
     for item in patch:
         ident = item.get(merge_key)
         index = next((i for i, c in enumerate(result) if isinstance(c, dict) and c.get(merge_key) == ident), None)
@@ -144,12 +144,12 @@ def strip_directives(value: Any) -> Any:
 
 def strategic_merge(target: Any, patch: Any) -> Any:
     if not isinstance(patch, dict) or not isinstance(target, dict):
-        return strip_directives(copy.deepcopy(patch))
+        return strip_directives(json_copy(patch))
     if patch.get("$patch") == "replace":
         return strip_directives({k: v for k, v in patch.items() if k != "$patch"})
     if patch.get("$patch") == "delete":
         return None
-    result = copy.deepcopy(target)
+    result = json_copy(target)
     retain = patch.get("$retainKeys")
     for key, value in patch.items():
         if key.startswith("$setElementOrder/") or key in ("$retainKeys", "$patch"):
@@ -169,7 +169,7 @@ def strategic_merge(target: Any, patch: Any) -> Any:
             else:
                 result[key] = merged
         else:
-            result[key] = strip_directives(copy.deepcopy(value))
+            result[key] = strip_directives(json_copy(value))
     if retain is not None:
         result = {k: v for k, v in result.items() if k in retain}
     return result

@@ -11,13 +11,13 @@ mismatches are "Preemption is not helpful".
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable
 
 from ..quantity import QuantityError, parse_quantity
+from .objects import json_copy
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class SchedulerLoop:
     async def run_once(self) -> None:
         for pod in self._pending():
             try:
-                await self._apply(copy.deepcopy(pod), self._decide(pod))
+                await self._apply(json_copy(pod), self._decide(pod))
             except Exception:  # one bad pod must not stop scheduling of the others
                 log.exception("scheduling %s failed", pod["metadata"].get("name"))
 
