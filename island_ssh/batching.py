@@ -23,10 +23,11 @@ T = TypeVar("T")
 
 
 class _Entry(Generic[T]):
-    __slots__ = ("item", "done", "lead", "outcome", "wake")
+    __slots__ = ("item", "waiting", "done", "lead", "outcome", "wake")
 
-    def __init__(self, item: T) -> None:
+    def __init__(self, item: T, waiting: bool = True) -> None:
         self.item = item
+        self.waiting = waiting  # False: nobody waits for it; a worker thread leads its batch
         self.done = False
         self.lead = False
         self.outcome: BaseException | None = None
@@ -38,14 +39,17 @@ class GroupCommit(Generic[T]):
 
     ``submit(item)`` returns when the batch holding ``item`` has run, raising that item's
     exception if it got one. An exception escaping ``run_batch`` itself is every item's outcome.
+    ``submit_nowait(item)`` queues it and returns at once: a worker thread runs its batch, and its
+    outcome goes to ``on_dropped`` (run_batch should record outcomes where they are looked for).
     """
 
     def __init__(self, run_batch: Callable[[list[T]], Sequence[BaseException | None]],
-                 max_batch: int = 200) -> None:
+                 max_batch: int = 200, on_dropped: Callable[[T, BaseException], None] | None = None) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._run_batch = run_batch
         self._max_batch = max_batch
+        self._on_dropped = on_dropped
         self._lock = threading.Lock()
         self._queue: list[_Entry[T]] = []
         self._busy = False
@@ -73,6 +77,19 @@ class GroupCommit(Generic[T]):
         if entry.outcome is not None:
             raise entry.outcome
 
+    def submit_nowait(self, item: T) -> None:
+        entry = _Entry(item, waiting=False)
+        with self._lock:
+            self._queue.append(entry)
+            if self._busy:
+                return
+            self._busy = True
+            entry.lead = True
+        self._start_worker()
+
+    def _start_worker(self) -> None:
+        threading.Thread(target=self._lead, name="group-commit", daemon=True).start()
+
     def _lead(self) -> None:
         """Run one batch (the leader's own entry is its first), then hand over to the next in line."""
         with self._lock:
@@ -87,13 +104,21 @@ class GroupCommit(Generic[T]):
             self.batches += 1
             for entry, outcome in zip(batch, outcomes):
                 entry.outcome, entry.done, entry.lead = outcome, True, False
-            if self._queue:
-                self._queue[0].lead = True
-                self._queue[0].wake.set()
+            successor = self._queue[0] if self._queue else None
+            if successor is not None:
+                successor.lead = True
             else:
                 self._busy = False
-        for entry in batch:
-            entry.wake.set()
+        if successor is not None:
+            if successor.waiting:
+                successor.wake.set()
+            else:
+                self._start_worker()
+        for entry, outcome in zip(batch, outcomes):
+            if entry.waiting:
+                entry.wake.set()
+            elif outcome is not None and self._on_dropped is not None:
+                self._on_dropped(entry.item, outcome)
 
 
 class _Flight(Generic[T]):

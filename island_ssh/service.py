@@ -7,6 +7,7 @@ SSH; the tracker takes it from there. delete / restart / set_clock / logs act on
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import threading
 import time
@@ -20,8 +21,14 @@ from .errors import (AllocationError, ConfigError, ConnectionLost, IslandError, 
                      KubectlError, PermissionDenied)
 from .kube import Kubectl
 from .manifests import IslandSpec, pod_name, render_pod
+from .statemachine import ISLAND_STATES
 from .tracker import GENERATION_LABEL, SERVER_CONTAINER
 from .validate import validate_launch
+
+log = logging.getLogger(__name__)
+
+APPLY_SETTLE_SECONDS = 60.0
+AFTER_APPLYING = tuple(s for s in ISLAND_STATES if s not in ("allocated", "applying"))
 
 FINAL_STATES = ("ready", "failed", "unschedulable", "timeout", "deleted", "lost")
 
@@ -53,15 +60,24 @@ class IslandService:
         if self.islands.apply_batch_max < 1:
             raise ConfigError(f"islands.apply_batch_max: {self.islands.apply_batch_max}; at least 1 pod per apply")
         # launches arriving together (a burst of REST POSTs) share one apply and one capacity listing
-        self._applies = GroupCommit(self._apply_batch, max_batch=self.islands.apply_batch_max)
+        self._applies = GroupCommit(self._apply_batch, max_batch=self.islands.apply_batch_max,
+                                    on_dropped=self._background_apply_failed)
         self._cluster_use = SingleFlight(self._list_cluster_use, ttl=self.islands.capacity_cache_seconds)
 
     # -- launch ------------------------------------------------------------------------------
-    def launch(self, request: LaunchRequest, wait: bool = False, timeout: float | None = None):
-        return self.launch_many([request], wait=wait, timeout=timeout)[0]
+    def launch(self, request: LaunchRequest, wait: bool = False, timeout: float | None = None,
+               background: bool = False):
+        return self.launch_many([request], wait=wait, timeout=timeout, background=background)[0]
 
-    def launch_many(self, requests: list[LaunchRequest], wait: bool = False, timeout: float | None = None):
-        """Allocate every island, then apply all their Pods in ONE kubectl call."""
+    def launch_many(self, requests: list[LaunchRequest], wait: bool = False, timeout: float | None = None,
+                    background: bool = False):
+        """Allocate every island, then apply all their Pods in ONE kubectl call.
+
+        background=True returns once the islands are allocated (`applying`): the apply runs on a
+        worker thread, shared with other launches, and its failure shows as each island's state
+        (`deleted`, ApplyFailed, with kubectl's words). The web app launches so: a request
+        thread is not held for an apply, and the pods' registration calls never queue behind
+        a burst of launches."""
         checked = [validate_launch(r, self.islands) for r in requests]
         if self.islands.capacity_check:
             self._check_capacity(checked)
@@ -80,7 +96,10 @@ class IslandService:
         # ConnectionLost: unknown whether the API server stored them, so the rows stay `applying`
         # for the tracker's re-list or the recover job; never re-run blindly. KubectlError: the
         # ids whose pods are confirmed absent are free again (see _apply_batch).
-        self._applies.submit(list(zip(rows, docs)))
+        if background:
+            self._applies.submit_nowait(list(zip(rows, docs)))
+        else:
+            self._applies.submit(list(zip(rows, docs)))
         rows = self.store.get_many([r.island_id for r in rows])
         if wait:
             rows = [self.wait(r.island_id, timeout=timeout) for r in rows]
@@ -88,7 +107,12 @@ class IslandService:
 
     def _apply_batch(self, launches: list[list[tuple]]) -> list[BaseException | None]:
         """ONE kubectl apply for every launch in the batch; each launch's own outcome."""
-        docs = [doc for launch in launches for _, doc in launch]
+        # an island deleted while its launch waited in the queue is not applied any more
+        wanted = {(r.island_id, r.generation) for r in self.store.get_many(
+            [row.island_id for launch in launches for row, _ in launch]) if r is not None and r.state == "applying"}
+        docs = [doc for launch in launches for row, doc in launch if (row.island_id, row.generation) in wanted]
+        if not docs:
+            return [None] * len(launches)
         try:
             # kubectl creates the pods one by one: a fixed timeout would kill a big batch mid-way
             self.kubectl.apply(docs, timeout=60.0 + 0.5 * len(docs))
@@ -100,6 +124,13 @@ class IslandService:
             return [exc if absent is None or any(row.island_id in absent for row, _ in launch) else None
                     for launch in launches]
         return [None] * len(launches)
+
+    @staticmethod
+    def _background_apply_failed(launch: list[tuple], exc: BaseException) -> None:
+        # the islands' rows already say what happened (deleted/ApplyFailed, or still applying
+        # for the tracker and recover after a lost connection); this is for the operator's log
+        ids = ", ".join(str(row.island_id) for row, _ in launch)
+        log.warning("background apply of island %s failed: %s", ids, exc)
 
     def _settle_failed_apply(self, rows, exc: KubectlError) -> set[int] | None:
         """kubectl may have created some pods before it failed (killed on the master, or one bad
@@ -190,6 +221,12 @@ class IslandService:
 
     def delete(self, island_id: int, user: str | None = None, wait: bool = False):
         row = self._owned(island_id, user)
+        if row.state == "applying":
+            # its apply may still be queued or in flight (a background launch): deleting now
+            # could find no pod and free the id just before the pod appears
+            row = self.wait_for_state(island_id, AFTER_APPLYING, timeout=APPLY_SETTLE_SECONDS)
+            if row.state == "deleted":
+                return row
         existed = self.kubectl.delete_pod(row.pod_name, wait=wait)
         if not existed:
             # the pod is confirmed gone: the id and ports are free again

@@ -143,7 +143,8 @@ def launch():
         raise InvalidInput("env: expected an object of NAME: \"value\" text pairs")
     row = c.service.launch(LaunchRequest(
         owner=owner, branch=optional_text(data, "branch", 64), start_time=optional_text(data, "start_time", 64) or "",
-        memory=optional_text(data, "memory", 32), image=optional_text(data, "image", 255), env=env))
+        memory=optional_text(data, "memory", 32), image=optional_text(data, "image", 255), env=env),
+        background=True)  # the apply runs on the service's worker; its outcome shows as the state
     response = jsonify(island_out(row, who, with_registration=False))
     response.status_code = 201
     response.headers["Location"] = url_for(".api_get_island", island_id=row.island_id)

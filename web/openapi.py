@@ -144,7 +144,10 @@ def build_spec(settings, server_url: str = "") -> dict:
             "post": {"summary": "Launch an island for the caller", "operationId": "launchIsland",
                      "security": user_auth,
                      "requestBody": {"required": True, **_json(_ref("LaunchRequest"))},
-                     "responses": {"201": ok("allocated and applied; follow GET /api/events", _ref("Island")),
+                     "responses": {"201": ok("allocated; its pod is applied in the background, in one kubectl apply "
+                                                     "with the launches that arrive together. Follow GET /api/events: an "
+                                                     "apply the cluster refuses ends the island `deleted`, reason "
+                                                     "ApplyFailed, with kubectl's words", _ref("Island")),
                                    **_errors("400", "401", "403", "409", "413", "415", "502", "503", "504")}}},
         "/api/islands/{island_id}": {
             "parameters": [island_id],

@@ -119,3 +119,44 @@ def test_one_failed_document_fails_only_its_own_launch(island_env):
         if leftover is not None:
             env.kubectl.delete_pod(leftover["metadata"]["name"], grace_period=0, force=True, wait=True)
         env.cleanup()
+
+
+def test_a_background_launch_returns_before_its_apply_and_the_apply_still_happens(island_env):
+    env = island_env
+    service = IslandService(env.settings, env.store, env.kubectl)
+    with HeldApply(env.kubectl) as held:
+        row = service.launch(LaunchRequest(owner="后台", branch="dev"), background=True)
+        assert held.holding.wait(60)
+        # returned while kubectl apply is still held: the row says applying, no pod yet
+        assert row.state == "applying" and env.kubectl.pod(row.pod_name) is None
+        held.release.set()
+        env.wait_state(row.island_id, ("pending", "creating", "starting", "ready"))
+    assert env.kubectl.pod(row.pod_name) is not None
+    env.cleanup()
+
+
+def test_deleting_an_island_whose_background_apply_is_queued_leaves_no_pod(island_env):
+    env = island_env
+    service = IslandService(env.settings, env.store, env.kubectl)
+    with HeldApply(env.kubectl) as held:
+        first = service.launch(LaunchRequest(owner="first", branch="dev"), background=True)
+        assert held.holding.wait(60)
+        queued = service.launch(LaunchRequest(owner="queued", branch="dev"), background=True)
+        assert service._applies.queued == 1
+        box: dict = {}
+
+        def delete():
+            try:
+                box["row"] = service.delete(queued.island_id, wait=True)
+            except Exception as exc:  # noqa: BLE001
+                box["error"] = exc
+        thread = threading.Thread(target=delete, daemon=True)
+        thread.start()
+        held.release.set()
+        thread.join(120)
+    assert "row" in box, box
+    # the delete waited for the queued apply, then removed the pod it made: no orphan, id free
+    assert box["row"].state == "deleted"
+    wait_for(lambda: env.kubectl.pod(queued.pod_name) is None, 60, "the queued island's pod gone")
+    assert env.store.get(first.island_id).state not in ("allocated", "applying", "deleted")
+    env.cleanup()

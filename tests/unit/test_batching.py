@@ -194,3 +194,34 @@ def test_callers_waiting_on_a_failed_fetch_get_its_error():
     for thread, box in (leader, follower):
         thread.join(10)
         assert isinstance(box.get("error"), TimeoutError)
+
+
+def test_submit_nowait_returns_at_once_and_a_worker_runs_the_batch():
+    gate = Gate(fail=lambda item: RuntimeError(f"apply of {item} failed") if item == "bad" else None)
+    dropped = []
+    group = GroupCommit(gate, on_dropped=lambda item, exc: dropped.append((item, str(exc))))
+    group.submit_nowait("first")  # returns while its batch is held
+    assert gate.running.wait(10)
+    group.submit_nowait("bad")
+    waiter, box = start(group.submit, "waited")
+    wait_for(lambda: group.queued == 2, 10, "two queued behind the worker's batch")
+    gate.release.set()
+    waiter.join(10)
+    assert not waiter.is_alive() and "error" not in box
+    wait_for(lambda: dropped, 10, "the background failure reported")
+    assert dropped == [("bad", "apply of bad failed")]
+    assert gate.batches == [["first"], ["bad", "waited"]]
+
+
+def test_a_waiter_queued_behind_background_items_is_led_by_a_worker():
+    gate = Gate()
+    group = GroupCommit(gate, max_batch=1)
+    group.submit_nowait("a")
+    assert gate.running.wait(10)
+    group.submit_nowait("b")
+    waiter, box = start(group.submit, "c")
+    wait_for(lambda: group.queued == 2, 10, "b and c queued")
+    gate.release.set()
+    waiter.join(10)
+    assert not waiter.is_alive() and "error" not in box
+    assert gate.batches == [["a"], ["b"], ["c"]]
