@@ -120,7 +120,7 @@ def running_product(settings: Settings, web_port: int, *, with_tracker: bool = T
     runtime = build_runtime(settings, with_tracker=with_tracker)
     try:
         server = create_server(create_app(settings, service=runtime.service), host="127.0.0.1", port=web_port,
-                               threads=8)
+                               threads=settings.web.threads)
         thread = threading.Thread(target=server.run, name="registration-web", daemon=True)
         thread.start()
         try:
