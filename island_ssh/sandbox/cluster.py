@@ -263,8 +263,9 @@ class Cluster:
 
     async def _stop(self, kubelet: KubeletLike, namespace: str, name: str, grace: float) -> None:
         try:
-            await asyncio.wait_for(kubelet.stop_pod(namespace, name, grace), grace + STOP_SLACK)
-        except Exception:
+            async with asyncio.timeout(grace + STOP_SLACK):
+                await kubelet.stop_pod(namespace, name, grace)
+        except Exception:  # TimeoutError too
             log.exception("kubelet failed to stop %s/%s; removing the object anyway", namespace, name)
 
     async def _finish_deletion(self, kubelet: KubeletLike | None, namespace: str, name: str, uid: str,

@@ -41,7 +41,8 @@ def failure_status(message: str) -> dict:
 async def _gather_stdin(ws: aiohttp.web.WebSocketResponse) -> bytes:
     chunks: list[bytes] = []
     while True:
-        msg = await asyncio.wait_for(ws.receive(), STDIN_IDLE_TIMEOUT)
+        async with asyncio.timeout(STDIN_IDLE_TIMEOUT):  # not wait_for, which can swallow a cancel on 3.11
+            msg = await ws.receive()
         if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED,
                         aiohttp.WSMsgType.ERROR):
             break

@@ -32,6 +32,8 @@ from .probes import run_readiness, tcp_check
 from .shm import remove_faketime_leftovers
 
 log = logging.getLogger(__name__)
+HELPER_PATIENCE = 1.0  # seconds a cancelled helper task gets before it is cancelled again
+HELPER_ATTEMPTS = 5
 
 StatusReport = Callable[[str, str, dict], None]
 
@@ -52,6 +54,29 @@ def host_paths_under_private_mounts() -> list[str]:
     Bound back read-only, it stays visible, as an image's own files would be."""
     wanted = {os.path.realpath(sys.prefix), os.path.realpath(Path(__file__).resolve().parents[2])}
     return sorted(p for p in wanted if any(p == top or p.startswith(top + "/") for top in ("/tmp", "/dev/shm")))
+
+
+async def stop_helpers(helpers: list[asyncio.Task], what: str, patience: float = HELPER_PATIENCE,
+                       attempts: int = HELPER_ATTEMPTS) -> None:
+    """Cancel a container's helper tasks (memory guard, readiness probe) and wait until they end.
+
+    A helper that outlives a cancel (one that landed where Python 3.11's asyncio swallows it) is
+    cancelled again after ``patience`` seconds: a helper must never hold up ``stop_pod``, or the
+    pod's deletion waits for the cluster's STOP_SLACK. After ``attempts`` it is left, logged."""
+    pending = {h for h in helpers if not h.done()}
+    for attempt in range(attempts):
+        if not pending:
+            break
+        if attempt:
+            log.warning("helper task(s) of %s outlived a cancel; cancelling again: %s", what,
+                        ", ".join(h.get_name() for h in pending))
+        for helper in pending:
+            helper.cancel()
+        _, pending = await asyncio.wait(pending, timeout=patience)
+    if pending:
+        log.error("helper task(s) of %s still run after %d cancels; left behind: %s", what, attempts,
+                  ", ".join(h.get_name() for h in pending))
+    await asyncio.gather(*(h for h in helpers if h.done()), return_exceptions=True)  # retrieve their ends
 
 
 class KubeletError(IslandError):
@@ -270,16 +295,17 @@ class Kubelet:
         c.record.set_running(container_id, self._now())
         c.record.ready = probe is None
         self._report(pod)
-        helpers = [asyncio.create_task(guard.watch(process.init_pid, lambda: process.signal_init(signal.SIGKILL)))]
+        label = f"{pod.namespace}/{pod.name}/{c.record.name}"
+        helpers = [asyncio.create_task(guard.watch(process.init_pid, lambda: process.signal_init(signal.SIGKILL)),
+                                       name=f"memory guard {label}")]
         if probe is not None:
             helpers.append(asyncio.create_task(run_readiness(probe, self._check(c, probe),
-                                                             lambda ready: self._set_ready(pod, c, ready))))
+                                                             lambda ready: self._set_ready(pod, c, ready)),
+                                               name=f"readiness {label}"))
         try:
             exit_code = await process.wait()
         finally:
-            for helper in helpers:
-                helper.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
+            await stop_helpers(helpers, label)
             guard.close()
         exit_code = 137 if guard.oom_killed else exit_code
         c.record.set_terminated(exit_code, exit_reason(exit_code, guard.oom_killed), self._now())

@@ -3,6 +3,13 @@
 After ``initialDelaySeconds``, one check every ``periodSeconds`` (each bounded by
 ``timeoutSeconds``). The container turns ready after ``successThreshold`` consecutive successes
 and unready after ``failureThreshold`` consecutive failures; readiness failures never kill it.
+
+The kubelet cancels a probe when its container ends and waits for it, so a probe must never
+outlive a cancel. Timeouts are ``asyncio.timeout``, not ``asyncio.wait_for``: on Python 3.11
+``wait_for`` returns the result instead of raising when the cancel lands after the awaited check
+finished but before ``wait_for`` resumed, and the probe then ran on forever (holding ``stop_pod``
+and so the pod's DELETED event for the cluster's STOP_SLACK). A check may still swallow a cancel
+inside itself; the probe then notices the pending request (``Task.cancelling``) and stops.
 """
 
 from __future__ import annotations
@@ -15,16 +22,25 @@ from .podspec import ProbeSpec
 Check = Callable[[], Awaitable[bool]]
 
 
+def cancel_requested() -> bool:
+    """True if the running task was asked to stop, even when something it awaited swallowed the
+    CancelledError (asyncio.timeout takes back its own requests, so they do not count)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 async def tcp_check(host: str, port: int, timeout: float) -> bool:
     """A tcpSocket probe: the connection opens within the timeout."""
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    except (OSError, asyncio.TimeoutError):
+        async with asyncio.timeout(timeout):
+            _, writer = await asyncio.open_connection(host, port)
+    except OSError:  # TimeoutError is one
         return False
     writer.close()
     try:
-        await asyncio.wait_for(writer.wait_closed(), timeout)
-    except (OSError, asyncio.TimeoutError):
+        async with asyncio.timeout(timeout):
+            await writer.wait_closed()
+    except OSError:
         pass
     return True
 
@@ -61,9 +77,12 @@ async def run_readiness(spec: ProbeSpec, check: Check, on_change: Callable[[bool
     while True:
         started = loop.time()
         try:
-            ok = await asyncio.wait_for(check(), spec.timeout)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(spec.timeout):
+                ok = await check()
+        except TimeoutError:
             ok = False
+        if cancel_requested():  # the check swallowed our cancel: honour it now
+            raise asyncio.CancelledError()
         if tracker.record(ok):
             on_change(tracker.ready)
         await asyncio.sleep(max(0.0, spec.period - (loop.time() - started)))

@@ -16,6 +16,7 @@ it too (as in Docker): ``stop`` then falls back to SIGKILL after the grace perio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -116,13 +117,15 @@ class ContainerProcess:
         if grace > 0:
             self.signal_init(signal.SIGTERM)
             try:
-                return await asyncio.wait_for(asyncio.shield(self.wait()), grace)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(grace):
+                    return await asyncio.shield(self.wait())
+            except TimeoutError:
                 pass
         self.signal_init(signal.SIGKILL)
         try:
-            return await asyncio.wait_for(asyncio.shield(self.wait()), kill_timeout)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(kill_timeout):
+                return await asyncio.shield(self.wait())
+        except TimeoutError:
             self.proc.kill()  # unshare itself; its death kills the init (--kill-child)
             return await self.wait()
 
@@ -133,7 +136,9 @@ async def _read_status_line(fd: int, timeout: float) -> bytes:
     transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
                                                 os.fdopen(fd, "rb", 0))
     try:
-        return await asyncio.wait_for(reader.readline(), timeout)
+        # not wait_for: a cancel (the pod stopped while its container starts) must not be swallowed
+        async with asyncio.timeout(timeout):
+            return await reader.readline()
     finally:
         transport.close()
 
@@ -209,9 +214,12 @@ async def exec_in(init_pid: int, argv: list[str], env: dict[str, str], working_d
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={"PATH": TOOL_PATH},
         start_new_session=True)
     try:
-        out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
-    except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
-        os.killpg(proc.pid, signal.SIGKILL)  # nsenter and its forked child share this group
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel (see probes.py)
+        async with asyncio.timeout(timeout):
+            out, err = await proc.communicate(stdin)
+    except (TimeoutError, asyncio.CancelledError) as exc:
+        with contextlib.suppress(ProcessLookupError):  # the group may be gone already
+            os.killpg(proc.pid, signal.SIGKILL)  # nsenter and its forked child share this group
         await proc.wait()
         if isinstance(exc, asyncio.CancelledError):
             raise

@@ -89,8 +89,11 @@ async def serve_watch(raw: aiohttp.web.BaseRequest, store: ObjectStore, w: Watch
         deadline = loop.time() + w.timeout
         while (remaining := deadline - loop.time()) > 0:
             try:
-                event = await asyncio.wait_for(watcher.queue.get(), remaining)
-            except asyncio.TimeoutError:
+                # not wait_for: on 3.11 it can swallow the cancel of a vanished client's handler
+                # (when an event arrives in the same turn) and keep a dead watcher registered
+                async with asyncio.timeout(remaining):
+                    event = await watcher.queue.get()
+            except TimeoutError:
                 break
             if (chunk := translate(event)) is not None:
                 await response.write(chunk)
