@@ -45,17 +45,22 @@ class HeldApply:
         self.kubectl.apply = self.real
 
 
-def launch_in_thread(service, request):
+def in_thread(call, *args, **kwargs):
+    """Run call in a thread; the box gets its "row" or its "error"."""
     box: dict = {}
 
     def run():
         try:
-            box["row"] = service.launch(request)
+            box["row"] = call(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - the test looks at it
             box["error"] = exc
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread, box
+
+
+def launch_in_thread(service, request):
+    return in_thread(service.launch, request)
 
 
 def test_launches_queued_behind_an_apply_share_the_next_one(island_env):
@@ -143,15 +148,7 @@ def test_deleting_an_island_whose_background_apply_is_queued_leaves_no_pod(islan
         assert held.holding.wait(60)
         queued = service.launch(LaunchRequest(owner="queued", branch="dev"), background=True)
         assert service._applies.queued == 1
-        box: dict = {}
-
-        def delete():
-            try:
-                box["row"] = service.delete(queued.island_id, wait=True)
-            except Exception as exc:  # noqa: BLE001
-                box["error"] = exc
-        thread = threading.Thread(target=delete, daemon=True)
-        thread.start()
+        thread, box = in_thread(service.delete, queued.island_id, wait=True)
         held.release.set()
         thread.join(120)
     assert "row" in box, box
