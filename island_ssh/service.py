@@ -6,6 +6,7 @@ SSH; the tracker takes it from there. delete / restart / set_clock / logs act on
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import secrets
@@ -18,7 +19,7 @@ from .batching import GroupCommit, SingleFlight
 from .capacity import capacity_problem
 from .config import Settings
 from .errors import (AllocationError, ConfigError, ConnectionLost, IslandError, IslandNotFound, InvalidInput,
-                     KubectlError, PermissionDenied)
+                     KubectlError, PermissionDenied, StoreError)
 from .kube import Kubectl
 from .manifests import IslandSpec, pod_name, render_pod
 from .statemachine import ISLAND_STATES
@@ -100,7 +101,14 @@ class IslandService:
             self._applies.submit_nowait(list(zip(rows, docs)))
         else:
             self._applies.submit(list(zip(rows, docs)))
-        rows = self.store.get_many([r.island_id for r in rows])
+        try:
+            rows = self.store.get_many([r.island_id for r in rows])
+        except StoreError as exc:
+            # the pods are applied; only this re-read failed (the database restarting): the
+            # islands exist, the tracker records what follows once MySQL answers again
+            log.warning("launched islands %s, but re-reading them failed: %s",
+                        ", ".join(str(r.island_id) for r in rows), exc)
+            rows = [dataclasses.replace(r, state="applying", reason="Applying") for r in rows]
         if wait:
             rows = [self.wait(r.island_id, timeout=timeout) for r in rows]
         return rows
@@ -108,8 +116,13 @@ class IslandService:
     def _apply_batch(self, launches: list[list[tuple]]) -> list[BaseException | None]:
         """ONE kubectl apply for every launch in the batch; each launch's own outcome."""
         # an island deleted while its launch waited in the queue is not applied any more
-        wanted = {(r.island_id, r.generation) for r in self.store.get_many(
-            [row.island_id for launch in launches for row, _ in launch]) if r is not None and r.state == "applying"}
+        queued = [row for launch in launches for row, _ in launch]
+        try:
+            wanted = {(r.island_id, r.generation) for r in self.store.get_many([row.island_id for row in queued])
+                      if r is not None and r.state == "applying"}
+        except StoreError as exc:
+            log.warning("could not re-check queued launches (%s); applying them all", exc)
+            wanted = {(row.island_id, row.generation) for row in queued}
         docs = [doc for launch in launches for row, doc in launch if (row.island_id, row.generation) in wanted]
         if not docs:
             return [None] * len(launches)
