@@ -18,9 +18,10 @@ from . import clock as clocks
 from .batching import GroupCommit, SingleFlight
 from .capacity import capacity_problem
 from .config import Settings
-from .errors import (AllocationError, ConfigError, ConnectionLost, IslandError, IslandNotFound, InvalidInput,
-                     KubectlError, PermissionDenied, StoreError)
+from .errors import (AllocationError, AuthError, ConfigError, ConnectionLost, HostKeyError, IslandError,
+                     IslandNotFound, InvalidInput, KubectlError, PermissionDenied, StoreError)
 from .kube import Kubectl
+from .ssh.errors import ConnectError
 from .manifests import IslandSpec, pod_name, render_pod
 from .statemachine import ISLAND_STATES
 from .tracker import GENERATION_LABEL, SERVER_CONTAINER
@@ -130,6 +131,13 @@ class IslandService:
             # kubectl creates the pods one by one: a fixed timeout would kill a big batch mid-way
             self.kubectl.apply(docs, timeout=60.0 + 0.5 * len(docs))
         except ConnectionLost as exc:
+            return [exc] * len(launches)
+        except (ConnectError, HostKeyError, AuthError) as exc:
+            # raised before kubectl was started: no pod exists, the ids are free again
+            for row in queued:
+                if (row.island_id, row.generation) in wanted:
+                    self.store.transition(row.island_id, row.generation, "deleted", "ApplyFailed", exc.message,
+                                          expected_from="applying")
             return [exc] * len(launches)
         except KubectlError as exc:
             absent = self._settle_failed_apply([row for launch in launches for row, _ in launch], exc)
