@@ -140,7 +140,8 @@ class IslandService:
                                           expected_from="applying")
             return [exc] * len(launches)
         except KubectlError as exc:
-            absent = self._settle_failed_apply([row for launch in launches for row, _ in launch], exc)
+            absent = self._settle_failed_apply(
+                [row for row in queued if (row.island_id, row.generation) in wanted], exc)
             # a launch whose pods all exist succeeded, whatever became of the others in the batch
             return [exc if absent is None or any(row.island_id in absent for row, _ in launch) else None
                     for launch in launches]
