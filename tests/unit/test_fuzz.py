@@ -106,13 +106,18 @@ def _paths(node, prefix=()):
             yield from _paths(value, prefix + (index,))
 
 
-@FAST
-@given(data=st.data(), name=st.sampled_from(pod_names()), replacement=pod_like)
-def test_classify_real_pods_with_one_subtree_replaced(data, name, replacement):
-    raw = pod(name)
+def replace_one_subtree(data, raw, replacement) -> None:
+    """Put ``replacement`` in place of one subtree of ``raw`` (a path hypothesis draws)."""
     path = data.draw(st.sampled_from(list(_paths(raw))[1:]))
     node = raw
     for step in path[:-1]:
         node = node[step]
     node[path[-1]] = replacement
+
+
+@FAST
+@given(data=st.data(), name=st.sampled_from(pod_names()), replacement=pod_like)
+def test_classify_real_pods_with_one_subtree_replaced(data, name, replacement):
+    raw = pod(name)
+    replace_one_subtree(data, raw, replacement)
     check_view(classify(raw, "altraserver"))

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from island_ssh.podstate import ID_LABEL, WAITING_ERRORS, PodParseError, PodView, classify
 
 from .helpers import pod, pod_names
-from .test_fuzz import _paths, pod_like
+from .test_fuzz import pod_like, replace_one_subtree
 
 FAST = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SERVER = "altraserver"
@@ -189,11 +189,7 @@ def test_random_trees(obj):
 @given(data=st.data(), name=st.sampled_from(pod_names()), replacement=pod_like)
 def test_fixtures_with_one_subtree_replaced(data, name, replacement):
     raw = pod(name)
-    path = data.draw(st.sampled_from(list(_paths(raw))[1:]))
-    node = raw
-    for step in path[:-1]:
-        node = node[step]
-    node[path[-1]] = replacement
+    replace_one_subtree(data, raw, replacement)
     same(raw)
 
 
