@@ -14,8 +14,7 @@ tracker running as in production. Three measurements, same N:
 further. By default the pods name an image the sandbox does not have: they are scheduled and
 bound, then end in ErrImagePull without starting a process, so no island server competes for
 the 2 cores (the load test, tests/load, covers running them); --run-pods uses the real image.
-(Unschedulable pods would measure the sandbox scheduler instead: it re-decides every pending pod
-on every change, O(N^2).) Also shown: CPU seconds of this process (service + tracker) per launch
+Also shown: CPU seconds of this process (service + tracker) per launch
 and of the sandbox server process (API server, scheduler, kubelets) per launch.
 Goal: 200 islands applied in under 10 s on 2 cores.
 """

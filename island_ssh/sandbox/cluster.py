@@ -8,19 +8,19 @@ server wires the real ``island_ssh.sandbox.kubelet.Kubelet``.
 from __future__ import annotations
 
 import asyncio
-import copy
 import datetime
 import logging
 import uuid
+from collections import deque
 from pathlib import Path
 from typing import Any, Protocol
 
 from . import volumes
 from .apierrors import bad_request, not_found
-from .objects import Event, ObjectStore, now_rfc3339
+from .objects import Event, ObjectStore, json_copy, now_rfc3339
 from .openapi import KUBELET_VERSION
 from ..quantity import format_kibibytes
-from .scheduler import Decision, SchedulerLoop, schedule_pod
+from .scheduler import Decision, SchedulerCache, SchedulerLoop, awaiting_node, schedule_on
 
 log = logging.getLogger(__name__)
 TERMINAL = ("Succeeded", "Failed")
@@ -81,7 +81,9 @@ class Cluster:
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
         self.kubelets: dict[str, KubeletLike] = {}
-        self.scheduler = SchedulerLoop(self._pending_pods, self._decide, self._apply_decision)
+        self.scheduler = SchedulerLoop(self._lookup_pod, self._decide, self._apply_decision)
+        self.scheduler_cache = SchedulerCache()
+        self._event_keys: deque[tuple[str, str]] = deque()  # the scheduler's Events, oldest first
         self._tasks: set[asyncio.Task[Any]] = set()
         store.listeners.append(self._on_event)
 
@@ -129,8 +131,17 @@ class Cluster:
     def _on_event(self, event: Event) -> None:
         if event.resource in ("persistentvolumes", "persistentvolumeclaims") and event.type != "DELETED":
             asyncio.get_running_loop().call_soon(self.bind_volumes)
-        if event.resource in ("pods", "nodes", "persistentvolumeclaims"):
-            self.scheduler.wake()
+        if event.resource == "pods":
+            self._track_pod(event)
+        elif event.resource == "nodes":
+            if event.type == "DELETED":
+                self.scheduler_cache.remove_node(event.obj["metadata"]["name"])
+            else:
+                self.scheduler_cache.set_node(event.obj)
+            self.scheduler.queue.move_all_to_active()
+        elif event.resource == "persistentvolumeclaims":
+            self.scheduler.queue.move_all_to_active()
+        self.scheduler.wake()
         if event.resource == "pods" and event.type == "ADDED" and event.obj["spec"].get("nodeName"):
             self._spawn(self._start_on_kubelet(event.obj), f"start {event.obj['metadata']['name']}")
 
@@ -138,7 +149,7 @@ class Cluster:
         pvs = list(self.store.items("persistentvolumes"))
         for pv in pvs:
             if (pv.get("status") or {}).get("phase") == "Pending":
-                fresh = copy.deepcopy(pv)
+                fresh = json_copy(pv)
                 fresh["status"] = {"phase": "Bound" if (pv["spec"].get("claimRef")) else "Available"}
                 self.store.replace("persistentvolumes", fresh)
         for pvc in list(self.store.items("persistentvolumeclaims")):
@@ -147,23 +158,39 @@ class Cluster:
             pv = volumes.choose_volume(pvc, self.store.items("persistentvolumes"))
             if pv is None:
                 continue
-            new_pv, new_pvc = volumes.bind(copy.deepcopy(pv), copy.deepcopy(pvc))
+            new_pv, new_pvc = volumes.bind(json_copy(pv), json_copy(pvc))
             self.store.replace("persistentvolumeclaims", new_pvc)
             self.store.replace("persistentvolumes", new_pv)
 
     # -- scheduling ---------------------------------------------------------------------------
-    def _pending_pods(self) -> list[dict[str, Any]]:
-        pods = [p for p in self.store.items("pods")
-                if not p["spec"].get("nodeName") and not p["metadata"].get("deletionTimestamp")
-                and (p.get("status") or {}).get("phase", "Pending") == "Pending"]
-        return sorted(pods, key=lambda p: int(p["metadata"]["resourceVersion"]))
+    def _track_pod(self, event: Event) -> None:
+        """Keep the scheduler's cache and queue current (kube-scheduler's pod event handlers)."""
+        pod, meta = event.obj, event.obj["metadata"]
+        key = (meta.get("namespace", ""), meta["name"])
+        queue = self.scheduler.queue
+        if event.type == "DELETED":
+            queue.forget(key)
+            if self.scheduler_cache.remove_pod(meta.get("uid") or ""):
+                queue.move_all_to_active()
+            return
+        if self.scheduler_cache.set_pod(pod):
+            queue.move_all_to_active()
+        if not awaiting_node(pod):
+            queue.forget(key)
+        elif event.type == "ADDED":
+            queue.add(key, event.rv)
+        elif event.old is not None and event.old.get("spec") != pod.get("spec"):
+            queue.add(key, int(event.old["metadata"].get("resourceVersion") or event.rv))  # changed: retry
+
+    def _lookup_pod(self, key: tuple[str, str]) -> dict[str, Any] | None:
+        return self.store.get("pods", *key)
 
     def _claims(self, namespace: str) -> dict[str, dict[str, Any]]:
         return {c["metadata"]["name"]: c for c in self.store.items("persistentvolumeclaims", namespace)}
 
     def _decide(self, pod: dict[str, Any]) -> Decision:
         problem = volumes.claim_problem(pod, self._claims(pod["metadata"].get("namespace", "")))
-        return schedule_pod(pod, list(self.store.items("nodes")), list(self.store.items("pods")), problem)
+        return schedule_on(pod, self.scheduler_cache.infos(), problem)
 
     async def _apply_decision(self, pod: dict[str, Any], decision: Decision) -> None:
         ns, name = pod["metadata"].get("namespace", ""), pod["metadata"]["name"]
@@ -171,7 +198,7 @@ class Cluster:
         if current is None or current["metadata"]["uid"] != pod["metadata"]["uid"] \
                 or current["spec"].get("nodeName") or current["metadata"].get("deletionTimestamp"):
             return
-        fresh = copy.deepcopy(current)
+        fresh = json_copy(current)
         conditions = [c for c in fresh["status"].get("conditions") or [] if c.get("type") != "PodScheduled"]
         old = next((c for c in fresh["status"].get("conditions") or [] if c.get("type") == "PodScheduled"), None)
         if decision.node is None:
@@ -195,23 +222,26 @@ class Cluster:
         ns = pod["metadata"].get("namespace", "")
         paths = volumes.host_paths(pod, self._claims(ns),
                                    {v["metadata"]["name"]: v for v in self.store.items("persistentvolumes")})
-        await kubelet.start_pod(copy.deepcopy(pod), paths)
+        await kubelet.start_pod(json_copy(pod), paths)
 
     def record_event(self, pod: dict[str, Any], kind: str, reason: str, message: str) -> None:
         """A core/v1 Event from the scheduler, for `kubectl describe` (the newest MAX_EVENTS kept)."""
         meta = pod["metadata"]
         now = now_rfc3339()
+        name = f"{meta['name']}.{uuid.uuid4().hex[:16]}"
         self.store.create("events", {
             "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}", "namespace": meta.get("namespace", "")},
+            "metadata": {"name": name, "namespace": meta.get("namespace", "")},
             "involvedObject": {"kind": "Pod", "namespace": meta.get("namespace", ""), "name": meta["name"],
                                "uid": meta.get("uid"), "apiVersion": "v1"},
             "reason": reason, "message": message, "type": kind, "count": 1,
             "source": {"component": "default-scheduler"}, "reportingComponent": "default-scheduler",
             "reportingInstance": "", "firstTimestamp": now, "lastTimestamp": now, "eventTime": None})
-        events = sorted(self.store.items("events"), key=lambda e: int(e["metadata"]["resourceVersion"]))
-        for old in events[:max(0, len(events) - MAX_EVENTS)]:
-            self.store.remove("events", old["metadata"]["namespace"], old["metadata"]["name"])
+        self._event_keys.append((meta.get("namespace", ""), name))
+        while len(self._event_keys) > MAX_EVENTS:
+            old = self._event_keys.popleft()
+            if self.store.get("events", *old) is not None:  # someone may have deleted it already
+                self.store.remove("events", *old)
 
     # -- kubelet reports ----------------------------------------------------------------------
     def merge_kubelet_status(self, node: str, namespace: str, name: str, status: dict[str, Any]) -> None:
@@ -219,7 +249,7 @@ class Cluster:
         if pod is None or pod["spec"].get("nodeName") != node:
             return  # a report for a pod that is gone (or someone else's) changes nothing
         old = pod.get("status") or {}
-        merged = copy.deepcopy(status)
+        merged = json_copy(status)
         scheduled = [c for c in old.get("conditions") or [] if c.get("type") == "PodScheduled"]
         merged["conditions"] = [c for c in merged.get("conditions") or [] if c.get("type") != "PodScheduled"] \
             + scheduled
@@ -228,7 +258,7 @@ class Cluster:
                 merged[kept] = old[kept]
         if merged == old:
             return
-        fresh = copy.deepcopy(pod)
+        fresh = json_copy(pod)
         fresh["status"] = merged
         self.store.replace("pods", fresh)
 
@@ -252,7 +282,7 @@ class Cluster:
         existing = pod["metadata"].get("deletionGracePeriodSeconds")
         if existing is not None and existing <= grace:
             return pod  # already terminating at least this fast
-        fresh = copy.deepcopy(pod)
+        fresh = json_copy(pod)
         when = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=grace)
         fresh["metadata"]["deletionTimestamp"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
         fresh["metadata"]["deletionGracePeriodSeconds"] = grace
@@ -284,7 +314,7 @@ class Cluster:
         if kubelet is not None:
             await kubelet.evict_pod(namespace, name, message)
             return
-        fresh = copy.deepcopy(pod)
+        fresh = json_copy(pod)
         fresh["status"].update(phase="Failed", reason="Evicted", message=message)
         self.store.replace("pods", fresh)
 
