@@ -36,8 +36,16 @@ class WatchRequest:
     timeout: float = 1800.0
 
 
+WRITE_BATCH = 256  # events joined into one write at most (each is still one line, one JSON object)
+
+
 def _line(kind: str, obj: dict[str, Any]) -> bytes:
     return json.dumps({"type": kind, "object": obj}).encode() + b"\n"
+
+
+async def _write_lines(response: aiohttp.web.StreamResponse, chunks: list[bytes]) -> None:
+    for start in range(0, len(chunks), WRITE_BATCH):
+        await response.write(b"".join(chunks[start:start + WRITE_BATCH]))
 
 
 async def serve_watch(raw: aiohttp.web.BaseRequest, store: ObjectStore, w: WatchRequest) -> aiohttp.web.StreamResponse:
@@ -74,18 +82,17 @@ async def serve_watch(raw: aiohttp.web.BaseRequest, store: ObjectStore, w: Watch
     loop = asyncio.get_running_loop()
     try:
         await response.prepare(raw)
+        chunks: list[bytes] = []
         if initial:
-            for obj in list(store.items(w.plural, w.namespace)):
-                if w.selector.matches(obj):
-                    await response.write(frame("ADDED", obj))
+            chunks += [frame("ADDED", obj) for obj in list(store.items(w.plural, w.namespace))
+                       if w.selector.matches(obj)]
             if w.send_initial_events:
                 mark = {"kind": w.kind, "apiVersion": "v1", "metadata": {
                     "resourceVersion": str(store.resource_version),
                     "annotations": {"k8s.io/initial-events-end": "true"}}}
-                await response.write(_line("BOOKMARK", mark))
-        for event in backlog:
-            if (chunk := translate(event)) is not None:
-                await response.write(chunk)
+                chunks.append(_line("BOOKMARK", mark))
+        chunks += [chunk for event in backlog if (chunk := translate(event)) is not None]
+        await _write_lines(response, chunks)
         deadline = loop.time() + w.timeout
         while (remaining := deadline - loop.time()) > 0:
             try:
@@ -95,8 +102,9 @@ async def serve_watch(raw: aiohttp.web.BaseRequest, store: ObjectStore, w: Watch
                     event = await watcher.queue.get()
             except TimeoutError:
                 break
-            if (chunk := translate(event)) is not None:
-                await response.write(chunk)
+            # what queued up meanwhile goes out in the same write (one syscall, not one per event)
+            events = [event] + [watcher.queue.get_nowait() for _ in range(min(watcher.queue.qsize(), WRITE_BATCH))]
+            await _write_lines(response, [chunk for e in events if (chunk := translate(e)) is not None])
         await response.write_eof()
     except ConnectionError:
         pass  # the client went away; a cancelled handler (same cause) unwinds through finally
