@@ -106,8 +106,7 @@ def bench_real(n: int, args_chunk: int = 200) -> int:
         server.create_database(db_name)
         try:
             settings = base.replace(
-                ssh={"host": info.ssh_host, "port": info.ssh_port, "user": info.ssh_user,
-                     "key_file": str(info.key_file), "known_hosts": str(info.known_hosts), "command_timeout": 120},
+                ssh={**info.ssh_section(), "command_timeout": 120},
                 database={"host": server.host, "port": server.port, "user": server.user,
                           "password": server.password, "name": db_name},
                 islands={"id_max": max(999, n), "branches": ["dev", "weekly", BRANCH], "memory_request": "64Mi",

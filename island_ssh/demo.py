@@ -16,16 +16,11 @@ from contextlib import ExitStack
 
 from .config import Settings, expand_path
 from .errors import IslandError
+from .testing import free_port
 
 
 DEMO_DATABASE = "island_ssh_demo"
 """The demo's own schema, recreated at every start: its cluster is new each time too."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ask_island_time(host: str, port: int, timeout: float = 3.0) -> str:
@@ -44,8 +39,7 @@ def ask_island_time(host: str, port: int, timeout: float = 3.0) -> str:
 def sandbox_settings(settings: Settings, info, db, web_port: int) -> Settings:
     """Point every part at the local sandbox, MariaDB and web app."""
     return settings.replace(
-        ssh={"host": info.ssh_host, "port": info.ssh_port, "user": info.ssh_user,
-             "key_file": str(info.key_file), "known_hosts": str(info.known_hosts)},
+        ssh=info.ssh_section(),
         database={"host": db.host, "port": db.port, "user": db.user, "password": db.password,
                   "name": DEMO_DATABASE},
         islands={"registration_url": f"http://127.0.0.1:{web_port}"},

@@ -51,6 +51,11 @@ class SandboxInfo:
     code_dir: Path
     state_dir: Path
 
+    def ssh_section(self) -> dict[str, str | int]:
+        """The config's ``ssh`` fields that point island_ssh at this sandbox's master."""
+        return {"host": self.ssh_host, "port": self.ssh_port, "user": self.ssh_user,
+                "key_file": str(self.key_file), "known_hosts": str(self.known_hosts)}
+
     def as_env(self) -> dict[str, str]:
         """Environment overrides pointing island_ssh's config at this sandbox."""
         return {

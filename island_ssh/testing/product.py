@@ -65,10 +65,8 @@ def sandbox_settings(info: "SandboxInfo", database: DatabaseSettings, web_port: 
                      islands: dict | None = None, tracker: dict | None = None, web: dict | None = None) -> Settings:
     """The default config pointed at the sandbox's master, ``database`` and a registration web
     app on 127.0.0.1:``web_port``, with ISLANDS and TRACKER; the dicts override single fields."""
-    target = {"host": info.ssh_host, "port": info.ssh_port, "user": info.ssh_user,
-              "key_file": str(info.key_file), "known_hosts": str(info.known_hosts)}
     return load_settings(DEFAULT_CONFIG, environ={}).replace(
-        ssh={**target, **(ssh or {})},
+        ssh={**info.ssh_section(), **(ssh or {})},
         database=dataclasses.asdict(database),
         islands={"registration_url": f"http://127.0.0.1:{web_port}", **ISLANDS, **(islands or {})},
         tracker={**TRACKER, **(tracker or {})},
