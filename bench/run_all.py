@@ -92,6 +92,9 @@ def read_launch(out: str) -> list[Figure]:
     return [
         Figure("launch", f"{n} islands applied, bulk apply", f"{bulk['applied_s']:.1f} s",
                "< 10 s for 200", bulk["applied_s"] * 200 / n < 10),
+        *([Figure("launch", f"{n} islands applied, bulk apply, side containers starting on the same cores",
+                  f"{doc['results']['bulk+side']['applied_s']:.1f} s", "", None)]
+          if "bulk+side" in doc["results"] else []),
         Figure("launch", f"{n} islands applied, one apply each", f"{single['applied_s']:.1f} s", "", None),
         Figure("launch", f"{n} islands applied, concurrent launches, group commit",
                f"{grouped['applied_s']:.1f} s ({grouped['applies']} applies)", "", None),
