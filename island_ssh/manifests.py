@@ -23,12 +23,11 @@ from pypinyin import Style, lazy_pinyin
 from . import validate
 from .config import IslandSettings
 from .errors import ConfigError, InvalidInput
-from .podstate import ID_LABEL
+from .podstate import ID_LABEL, SERVER_CONTAINER
 from .ports import ports_for
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "yaml_templates"
 APP = "altraserver"
-SERVER_CONTAINER = "altraserver"
 SIDE_CONTAINER = "side-container"
 OWNER_ANNOTATION = "island-ssh/owner"
 MANAGED_BY = "island-ssh"

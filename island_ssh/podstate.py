@@ -27,6 +27,10 @@ from typing import Any
 from .errors import InvalidInput
 
 ID_LABEL = "island-ssh/id"
+GENERATION_LABEL = "island-ssh/generation"
+SERVER_CONTAINER = "altraserver"
+"""The game server's container: the one whose state is the island's (the seed's name)."""
+"""Which incarnation of the island id a pod is (the row's generation when it was applied)."""
 
 POD_STATES = ("pending", "unschedulable", "creating", "starting", "ready", "failed", "terminating")
 

@@ -35,12 +35,10 @@ from datetime import datetime
 from typing import Any, Iterable, Sequence
 
 from .config import IslandSettings, RecoverSettings
-from .podstate import PodView, classify
+from .podstate import GENERATION_LABEL, SERVER_CONTAINER, PodView, classify
 from .statemachine import IslandSnapshot, on_relist
 
-GENERATION_LABEL = "island-ssh/generation"
 OWNER_ANNOTATION = "island-ssh/owner"
-SERVER_CONTAINER = "altraserver"
 STUCK_STATES = ("allocated", "applying")
 
 KINDS = ("sync", "lost", "release_gone", "release", "release_stuck", "reapply", "expire", "adopt",
@@ -163,11 +161,6 @@ def _age(since: datetime | None, now: float) -> float:
     return now - since.timestamp() if since is not None else float("inf")
 
 
-def _snapshot(row) -> IslandSnapshot:
-    return IslandSnapshot(state=row.state, reason=row.reason, message=row.message,
-                          resource_version=row.resource_version, generation=row.generation)
-
-
 def _belongs(row, pod: PodFacts) -> bool:
     if row.pod_name and pod.name != row.pod_name:
         return False
@@ -196,7 +189,7 @@ def _plan_row(row, pod: PodFacts | None, now: float, settings: RecoverSettings) 
             return _row_action("release", row, "LostReleased",
                                f"lost for {age:.0f} s (grace {settings.lost_grace:g} s); id and ports released",
                                to_state="deleted")
-        t = on_relist(_snapshot(row), None)
+        t = on_relist(IslandSnapshot.of(row), None)
         if t is None:
             return None
         kind = "release_gone" if t.to_state == "deleted" else "lost"
@@ -207,7 +200,7 @@ def _plan_row(row, pod: PodFacts | None, now: float, settings: RecoverSettings) 
         return _row_action("expire", row, "Expired",
                            f"server ended {now - pod.ended_at:.0f} s ago (retention {settings.retention:g} s); "
                            f"pod deleted", to_state="deleted")
-    t = on_relist(_snapshot(row), pod.view)
+    t = on_relist(IslandSnapshot.of(row), pod.view)
     if t is None or t.to_state == row.state:
         return None  # new details of the same state are the tracker's business, not drift
     return _row_action("sync", row, t.reason, t.message, to_state=t.to_state, node=t.node, host_ip=t.host_ip,

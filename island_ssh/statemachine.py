@@ -76,6 +76,12 @@ class IslandSnapshot:
     generation: int = 0
     """The store's row version for compare-and-set updates; the machine carries it, never reads it."""
 
+    @classmethod
+    def of(cls, row) -> "IslandSnapshot":
+        """The machine's view of a stored island row (anything with these attributes)."""
+        return cls(state=row.state, reason=row.reason, message=row.message,
+                   resource_version=row.resource_version, generation=row.generation)
+
 
 @dataclass(frozen=True)
 class Transition:

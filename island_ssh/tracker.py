@@ -12,6 +12,7 @@ transitions. Other processes read transitions back from island_events (island_ss
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -21,15 +22,14 @@ from dataclasses import dataclass
 from .config import IslandSettings, TrackerSettings
 from .errors import IslandError
 from .kube import Kubectl, MANAGED_SELECTOR
-from .podstate import classify
+from .podstate import GENERATION_LABEL, SERVER_CONTAINER, classify  # noqa: F401  (both re-exported: service, tests)
 from .ssh import StreamTimeout
 from .statemachine import IslandSnapshot, check_timeout, next_transition, on_relist
+from .store import Move
 from .watch import WatchParseError, parse_watch_line
 
 log = logging.getLogger(__name__)
 
-SERVER_CONTAINER = "altraserver"
-GENERATION_LABEL = "island-ssh/generation"
 WAITING_STATES = ("allocated", "applying", "pending", "unschedulable", "creating", "starting")
 FIRST_LINE_WAIT = 2.0  # seconds to let kubectl start its own list before we list (see _relist)
 
@@ -45,9 +45,21 @@ class Announcement:
     at: float
 
 
+BATCH_MAX = 500
+"""Watch lines handled together at most: those already waiting when one is taken share one
+read of their rows and one transaction (one commit) for their transitions."""
+
+
 def snapshot(row) -> IslandSnapshot:
-    return IslandSnapshot(state=row.state, reason=row.reason, message=row.message,
-                          resource_version=row.resource_version, generation=row.generation)
+    return IslandSnapshot.of(row)
+
+
+def _after(row, t):
+    """The row as it will read once ``t`` is stored (for the next event of the same batch)."""
+    return dataclasses.replace(
+        row, state=t.to_state, reason=t.reason, message=t.message, node=t.node or row.node,
+        host_ip=t.host_ip or row.host_ip,
+        resource_version=row.resource_version if t.resource_version is None else t.resource_version)
 
 
 def _next_line(stream, timeout: float) -> str | None:
@@ -174,7 +186,7 @@ class Tracker:
                     return
                 if line:
                     last_line = now
-                    self.handle_line(line)
+                    self.handle_lines([line] + stream.lines_ready(BATCH_MAX - 1))
                 elif now - last_line > self.settings.stale_after:
                     log.info("kubectl watch silent for %.0fs; restarting", now - last_line)
                     return
@@ -187,25 +199,54 @@ class Tracker:
 
     # -- turning lines into transitions --------------------------------------------------------
     def handle_line(self, line: str) -> None:
-        try:
-            event = parse_watch_line(line, slim=True)  # only what classify and the labels need
-        except WatchParseError as exc:
-            log.warning("unparseable watch line skipped: %s", exc)
-            return
-        if event.type not in ("ADDED", "MODIFIED", "DELETED"):
-            return
-        self.handle_pod(event.type, event.object)
+        self.handle_lines([line])
+
+    def handle_lines(self, lines: list[str]) -> None:
+        """Watch lines in the order kubectl printed them; unparseable ones are logged and skipped."""
+        events = []
+        for line in lines:
+            try:
+                event = parse_watch_line(line, slim=True)  # only what classify and the labels need
+            except WatchParseError as exc:
+                log.warning("unparseable watch line skipped: %s", exc)
+                continue
+            if event.type in ("ADDED", "MODIFIED", "DELETED"):
+                events.append((event.type, event.object))
+        self.handle_pods(events)
 
     def handle_pod(self, event_type: str, pod: dict) -> None:
-        view = classify(pod, self.server_container)
-        if view.island_id is None:
+        self.handle_pods([(event_type, pod)])
+
+    def handle_pods(self, events: list[tuple[str, dict]]) -> None:
+        """Pod events, in order: one read of their islands' rows, one transaction for every
+        transition they cause. A later event of the same island is judged against the state the
+        earlier one moves it to; if the store refuses a move (the row changed meanwhile: a
+        delete, a restart), that island's later events are judged again against the fresh row."""
+        views = []
+        for event_type, pod in events:
+            view = classify(pod, self.server_container)
+            if view.island_id is not None:
+                views.append((event_type, pod, view))
+        if not views:
             return
-        row = self.store.get(view.island_id)
-        if row is None or not self._same_incarnation(row, pod):
-            return
-        transition = next_transition(snapshot(row), event_type, view)
-        if transition is not None:
-            self._store(row, transition)
+        ids = list(dict.fromkeys(view.island_id for _, _, view in views))
+        rows = dict(zip(ids, self.store.get_many(ids)))
+        moves: list[tuple[int, object, object]] = []  # (index in views, row, transition)
+        for index, (event_type, pod, view) in enumerate(views):
+            row = rows[view.island_id]
+            if row is None or not self._same_incarnation(row, pod):
+                continue
+            transition = next_transition(snapshot(row), event_type, view)
+            if transition is not None:
+                moves.append((index, row, transition))
+                rows[view.island_id] = _after(row, transition)
+        refused_at: dict[int, int] = {}
+        for (index, row, _), ok in zip(moves, self._store_many([(row, t) for _, row, t in moves])):
+            if not ok and row.island_id not in refused_at:
+                refused_at[row.island_id] = index
+        if refused_at:
+            self.handle_pods([(event_type, pod) for index, (event_type, pod, view) in enumerate(views)
+                              if index > refused_at.get(view.island_id, len(views))])
 
     @staticmethod
     def _same_incarnation(row, pod: dict) -> bool:
@@ -215,13 +256,20 @@ class Tracker:
         generation = (meta.get("labels") or {}).get(GENERATION_LABEL)
         return generation is None or str(row.generation) == str(generation)
 
-    def _store(self, row, t) -> None:
-        ok = self.store.transition(
-            row.island_id, row.generation, t.to_state, t.reason, t.message,
-            node=t.node, host_ip=t.host_ip, resource_version=t.resource_version, expected_from=row.state)
-        if ok:
-            self._announce(Announcement(row.island_id, row.generation, row.state, t.to_state,
-                                        t.reason, t.message, time.time()))
+    def _store_many(self, moves: list) -> list[bool]:
+        """Store each (row, transition) as a move from the row's state, in ONE transaction, and
+        announce the ones the store took, in order."""
+        if not moves:
+            return []
+        outcomes = self.store.transition_batch([
+            Move(row.island_id, row.generation, t.to_state, t.reason, t.message, t.node, t.host_ip,
+                 t.resource_version, row.state) for row, t in moves])
+        at = time.time()
+        for (row, t), ok in zip(moves, outcomes):
+            if ok:
+                self._announce(Announcement(row.island_id, row.generation, row.state, t.to_state,
+                                            t.reason, t.message, at))
+        return outcomes
 
     def _relist(self) -> None:
         """Derive what the gap between two watches hid: pods gone -> deleted or lost.
@@ -234,6 +282,7 @@ class Tracker:
             view = classify(pod, self.server_container)
             if view.island_id is not None:
                 by_id[view.island_id] = pod
+        moves = []
         for row in self.store.active():
             if row.state in ("allocated",):
                 continue  # nothing applied yet: not ours to judge
@@ -245,17 +294,20 @@ class Tracker:
                 continue  # apply may still be in flight; recover decides for stuck rows
             transition = on_relist(snapshot(row), view)
             if transition is not None:
-                self._store(row, transition)
+                moves.append((row, transition))
+        self._store_many(moves)
 
     def check_timeouts(self, force: bool = False) -> None:
         now = time.time()
         if not force and now - self._last_timeout_check < 1.0:
             return
         self._last_timeout_check = now
+        moves = []
         for row in self.store.active():
             if row.state not in WAITING_STATES or row.state == "allocated":
                 continue
             started = row.applied_at.timestamp() if getattr(row, "applied_at", None) else row.created_at.timestamp()
             transition = check_timeout(snapshot(row), started, now, self.islands.ready_timeout)
             if transition is not None:
-                self._store(row, transition)
+                moves.append((row, transition))
+        self._store_many(moves)

@@ -102,6 +102,20 @@ class Stream:
             return None
         return item
 
+    def lines_ready(self, limit: int) -> list[str]:
+        """Up to ``limit`` lines already received, without waiting (the end stays for get_line)."""
+        lines: list[str] = []
+        while len(lines) < limit:
+            try:
+                item = self._lines.get_nowait()
+            except queue.Empty:
+                break
+            if item is _END:
+                self._lines.put(_END)
+                break
+            lines.append(item)
+        return lines
+
     def wait(self, timeout: float) -> int | None:
         """Wait for the command's end; its exit code (None if closed by us before it ended)."""
         if not self.finished.wait(timeout):

@@ -7,6 +7,7 @@
 """
 
 from .allocator import island_ports
+from .islands import Move
 from .locks import NamedLock
 from .migrations import Migration, load_migrations
 from .registrations import hash_token, new_token
@@ -14,6 +15,6 @@ from .rows import ISLAND_STATES, EventRow, IslandRow, RegistrationResult, Regist
 from .store import Store
 
 __all__ = [
-    "ISLAND_STATES", "EventRow", "IslandRow", "Migration", "NamedLock", "RegistrationResult", "RegistrationRow",
+    "ISLAND_STATES", "EventRow", "IslandRow", "Migration", "Move", "NamedLock", "RegistrationResult", "RegistrationRow",
     "Store", "hash_token", "island_ports", "load_migrations", "new_token",
 ]

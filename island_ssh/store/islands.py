@@ -9,7 +9,7 @@ state ``deleted`` has ended its generation and accepts no further change.
 from __future__ import annotations
 
 import json
-from typing import Any, Collection, Mapping
+from typing import Any, Collection, Mapping, NamedTuple
 
 from .rows import (
     FREE_STATE, MAX_CLOCK_SETTING, MAX_IP, MAX_MESSAGE, MAX_NODE, MAX_REASON, EventRow, IslandRow, check_state,
@@ -33,6 +33,19 @@ def append_event(cur, island_id, generation, at, from_state, to_state, reason, m
         "resource_version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
         (island_id, generation, at, from_state, to_state, reason, message, resource_version),
     )
+
+
+class Move(NamedTuple):
+    """One ``transition``'s arguments after the registration table (``Store.transition_batch``)."""
+    island_id: int
+    generation: int
+    to_state: str
+    reason: str
+    message: str
+    node: str | None = None
+    host_ip: str | None = None
+    resource_version: int | None = None
+    expected_from: str | Collection[str] | None = None
 
 
 def transition(

@@ -135,13 +135,22 @@ class Store:
     def transition_many(self, moves: Sequence[tuple[int, int]], to_state: str, reason: str, message: str,
                         expected_from: str | Collection[str] | None = None) -> list[bool]:
         """``transition`` for each (island_id, generation), all in ONE transaction (a launch batch)."""
-        for island_id, _ in moves:
-            check_island_id(island_id)
+        return self.transition_batch([islands.Move(island_id, generation, to_state, reason, message,
+                                                   expected_from=expected_from)
+                                      for island_id, generation in moves])
+
+    def transition_batch(self, moves: Sequence[islands.Move]) -> list[bool]:
+        """``transition`` for each move, in order, all in ONE transaction (one commit for a burst
+        of watch events); each outcome as ``transition`` gives it. Several moves of one island
+        see each other: the second finds the state the first left."""
+        for move in moves:
+            check_island_id(move.island_id)
+        if not moves:
+            return []
+        states = sorted({m.to_state for m in moves})
         return self.db.transaction(
-            lambda cur: [islands.transition(cur, self._registrations, island_id, generation, to_state, reason,
-                                            message, None, None, None, expected_from)
-                         for island_id, generation in moves],
-            what=f"moving {len(moves)} islands to {to_state}",
+            lambda cur: [islands.transition(cur, self._registrations, *move) for move in moves],
+            what=f"moving {len(moves)} islands to {'/'.join(states)}",
         )
 
     def restart(self, island_id: int, generation: int, token_hash: str) -> IslandRow:

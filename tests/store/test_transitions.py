@@ -137,3 +137,30 @@ def test_transition_many_refuses_a_bad_id_before_touching_any(fresh_store):
     with pytest.raises(InvalidInput):
         fresh_store.transition_many([(row.island_id, row.generation), (-1, 1)], "applying", "Applying", "")
     assert fresh_store.get(row.island_id).state == "allocated"
+
+
+def test_transition_batch_is_one_transaction_whose_moves_see_each_other(fresh_store):
+    from island_ssh.store import Move
+    a, b = new_island(fresh_store), new_island(fresh_store, owner="刘电波")
+    outcomes = fresh_store.transition_batch([
+        Move(a.island_id, a.generation, "applying", "Applying", "", expected_from="allocated"),
+        Move(b.island_id, b.generation + 7, "applying", "Applying", ""),  # another generation: refused
+        Move(a.island_id, a.generation, "creating", "ContainerCreating", "", node="node-dev-1",
+             expected_from="applying"),  # sees the first move of the batch
+        Move(b.island_id, b.generation, "ready", "Ready", "", expected_from="creating"),  # b is allocated
+    ])
+    assert outcomes == [True, False, True, False]
+    assert (fresh_store.get(a.island_id).state, fresh_store.get(a.island_id).node) == ("creating", "node-dev-1")
+    assert [(e.from_state, e.to_state) for e in fresh_store.events(a.island_id)] == [
+        (None, "allocated"), ("allocated", "applying"), ("applying", "creating")]
+    assert fresh_store.get(b.island_id).state == "allocated" and len(fresh_store.events(b.island_id)) == 1
+    assert fresh_store.transition_batch([]) == []
+
+
+def test_transition_batch_rolls_back_whole_on_bad_input(fresh_store):
+    from island_ssh.store import Move
+    a = new_island(fresh_store)
+    with pytest.raises(InvalidInput):
+        fresh_store.transition_batch([Move(a.island_id, a.generation, "applying", "Applying", ""),
+                                      Move(a.island_id, a.generation, "no-such-state", "X", "")])
+    assert fresh_store.get(a.island_id).state == "allocated"  # the first move went with the second
