@@ -55,16 +55,18 @@ class Timings:
         self.announced: dict[tuple[int, str], float] = {}
         self._cond = threading.Condition()
         store = env.tracker.store
-        real = store.transition
+        real = store.transition_batch  # what the tracker stores its transitions with
 
-        def timed(island_id, generation, to_state, *args, **kwargs):
-            ok = real(island_id, generation, to_state, *args, **kwargs)
-            if ok:
-                with self._cond:
-                    self.committed[(island_id, to_state)] = time.time()
-            return ok
+        def timed(moves):
+            outcomes = real(moves)
+            at = time.time()
+            with self._cond:
+                for move, ok in zip(moves, outcomes):
+                    if ok:
+                        self.committed[(move.island_id, move.to_state)] = at
+            return outcomes
 
-        store.transition = timed
+        store.transition_batch = timed
         self._queue = env.tracker.subscribe()
         self._thread = threading.Thread(target=self._drain, daemon=True)
         self._thread.start()
