@@ -346,12 +346,17 @@ class SchedulerLoop:
                 log.exception("scheduling %s failed", pod["metadata"].get("name"))
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_flush = loop.time() + self.flush_seconds
         while True:
             try:
-                async with asyncio.timeout(self.flush_seconds):
+                async with asyncio.timeout(max(0.0, next_flush - loop.time())):
                     await self._wake.wait()
             except TimeoutError:
+                pass
+            if loop.time() >= next_flush:  # due even while other pods keep the loop busy
                 self.queue.move_all_to_active()
+                next_flush = loop.time() + self.flush_seconds
             self._wake.clear()
             await self.run_once()
 

@@ -164,3 +164,27 @@ def test_a_parked_pod_is_retried_when_a_node_joins_and_after_the_flush():
         finally:
             await cluster.scheduler.stop()
     asyncio.run(scenario())
+
+
+def test_the_flush_comes_due_even_while_new_pods_keep_the_scheduler_busy():
+    async def scenario():
+        cluster, _ = make_cluster()
+        cluster.store.create("pods", new_pod("big", memory="64Gi"))
+        await settle(cluster)
+        assert cluster.scheduler.queue.parked == 1
+        retried = asyncio.Event()
+        decide = cluster._decide
+        cluster.scheduler._decide = lambda p: (p["metadata"]["name"] == "big" and retried.set()) or decide(p)
+        cluster.scheduler.flush_seconds = 0.3
+        cluster.start()
+        try:
+            async with asyncio.timeout(10):
+                i = 0
+                while not retried.is_set():  # a new pod every 20 ms: the loop never idles 0.3 s
+                    cluster.store.create("pods", new_pod(f"small{i}", branch="weekly", memory="1Ki"))
+                    i += 1
+                    await asyncio.sleep(0.02)
+        finally:
+            await cluster.scheduler.stop()
+        assert i > 0
+    asyncio.run(scenario())
