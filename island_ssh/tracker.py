@@ -50,10 +50,6 @@ BATCH_MAX = 500
 read of their rows and one transaction (one commit) for their transitions."""
 
 
-def snapshot(row) -> IslandSnapshot:
-    return IslandSnapshot.of(row)
-
-
 def _after(row, t):
     """The row as it will read once ``t`` is stored (for the next event of the same batch)."""
     return dataclasses.replace(
@@ -214,9 +210,6 @@ class Tracker:
                 events.append((event.type, event.object))
         self.handle_pods(events)
 
-    def handle_pod(self, event_type: str, pod: dict) -> None:
-        self.handle_pods([(event_type, pod)])
-
     def handle_pods(self, events: list[tuple[str, dict]]) -> None:
         """Pod events, in order: one read of their islands' rows, one transaction for every
         transition they cause. A later event of the same island is judged against the state the
@@ -236,7 +229,7 @@ class Tracker:
             row = rows[view.island_id]
             if row is None or not self._same_incarnation(row, pod):
                 continue
-            transition = next_transition(snapshot(row), event_type, view)
+            transition = next_transition(IslandSnapshot.of(row), event_type, view)
             if transition is not None:
                 moves.append((index, row, transition))
                 rows[view.island_id] = _after(row, transition)
@@ -292,7 +285,7 @@ class Tracker:
             view = classify(pod, self.server_container) if pod is not None else None
             if view is None and row.state == "applying":
                 continue  # apply may still be in flight; recover decides for stuck rows
-            transition = on_relist(snapshot(row), view)
+            transition = on_relist(IslandSnapshot.of(row), view)
             if transition is not None:
                 moves.append((row, transition))
         self._store_many(moves)
@@ -307,7 +300,7 @@ class Tracker:
             if row.state not in WAITING_STATES or row.state == "allocated":
                 continue
             started = row.applied_at.timestamp() if getattr(row, "applied_at", None) else row.created_at.timestamp()
-            transition = check_timeout(snapshot(row), started, now, self.islands.ready_timeout)
+            transition = check_timeout(IslandSnapshot.of(row), started, now, self.islands.ready_timeout)
             if transition is not None:
                 moves.append((row, transition))
         self._store_many(moves)

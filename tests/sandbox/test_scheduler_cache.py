@@ -5,6 +5,7 @@ release, not re-decide them on every change (that was O(pods^2) per burst)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from hypothesis import given, settings, strategies as st
 
@@ -140,6 +141,29 @@ def test_parked_pods_are_not_redecided_on_unrelated_changes_but_retried_on_relea
     asyncio.run(scenario())
 
 
+async def park_a_pod_no_node_fits(cluster) -> asyncio.Event:
+    """Create pod "big" (64Gi: fits nowhere), let it be parked; the Event is set when the
+    scheduler decides it again."""
+    cluster.store.create("pods", new_pod("big", memory="64Gi"))
+    await settle(cluster)
+    assert cluster.scheduler.queue.parked == 1
+    retried = asyncio.Event()
+    decide = cluster._decide
+    cluster.scheduler._decide = lambda p: (p["metadata"]["name"] == "big" and retried.set()) or decide(p)
+    return retried
+
+
+@contextlib.asynccontextmanager
+async def scheduler_running(cluster, flush_seconds: float):
+    cluster.scheduler.flush_seconds = flush_seconds
+    cluster.start()
+    try:
+        async with asyncio.timeout(10):
+            yield
+    finally:
+        await cluster.scheduler.stop()
+
+
 def test_a_parked_pod_is_retried_when_a_node_joins_and_after_the_flush():
     async def scenario():
         cluster, _ = make_cluster()
@@ -150,41 +174,21 @@ def test_a_parked_pod_is_retried_when_a_node_joins_and_after_the_flush():
         await settle(cluster)
         assert cluster.store.get("pods", "default", "lost")["spec"]["nodeName"] == "nightly-1"
 
-        cluster.store.create("pods", new_pod("big", memory="64Gi"))
-        await settle(cluster)
-        assert cluster.scheduler.queue.parked == 1
-        cluster.scheduler.flush_seconds = 0.05
-        decided = asyncio.Event()
-        decide = cluster._decide
-        cluster.scheduler._decide = lambda p: decided.set() or decide(p)
-        cluster.start()
-        try:
-            async with asyncio.timeout(10):
-                await decided.wait()  # the flush re-tried it with nothing else happening
-        finally:
-            await cluster.scheduler.stop()
+        retried = await park_a_pod_no_node_fits(cluster)
+        async with scheduler_running(cluster, flush_seconds=0.05):
+            await retried.wait()  # the flush re-tried it with nothing else happening
     asyncio.run(scenario())
 
 
 def test_the_flush_comes_due_even_while_new_pods_keep_the_scheduler_busy():
     async def scenario():
         cluster, _ = make_cluster()
-        cluster.store.create("pods", new_pod("big", memory="64Gi"))
-        await settle(cluster)
-        assert cluster.scheduler.queue.parked == 1
-        retried = asyncio.Event()
-        decide = cluster._decide
-        cluster.scheduler._decide = lambda p: (p["metadata"]["name"] == "big" and retried.set()) or decide(p)
-        cluster.scheduler.flush_seconds = 0.3
-        cluster.start()
-        try:
-            async with asyncio.timeout(10):
-                i = 0
-                while not retried.is_set():  # a new pod every 20 ms: the loop never idles 0.3 s
-                    cluster.store.create("pods", new_pod(f"small{i}", branch="weekly", memory="1Ki"))
-                    i += 1
-                    await asyncio.sleep(0.02)
-        finally:
-            await cluster.scheduler.stop()
+        retried = await park_a_pod_no_node_fits(cluster)
+        i = 0
+        async with scheduler_running(cluster, flush_seconds=0.3):
+            while not retried.is_set():  # a new pod every 20 ms: the loop never idles 0.3 s
+                cluster.store.create("pods", new_pod(f"small{i}", branch="weekly", memory="1Ki"))
+                i += 1
+                await asyncio.sleep(0.02)
         assert i > 0
     asyncio.run(scenario())
