@@ -48,18 +48,23 @@ case $url in http://*|https://*) ;; *) url="http://$url" ;; esac
 attempt=1
 delay=1
 while :; do
-    if out=$(real curl -sS --fail-with-body --max-time "$PER_TRY" -X POST \
+    # The HTTP status comes from curl's -w, after a marker: judged by it, not by searching curl's
+    # words (a port or an island id such as 403 in the URL is no refusal). 000: no HTTP answer.
+    out=$(real curl -sS --max-time "$PER_TRY" -X POST -w '\nHTTP_STATUS=%{http_code}' \
             -H "Authorization: Bearer $ISLAND_TOKEN" \
             --data-urlencode "node_ip=${NODE_IP:-}" \
             --data-urlencode "ports=${ISLAND_PORTS:-}" \
             --data-urlencode "pod_name=${HOSTNAME:-}" \
             --data-urlencode "server_id=$SERVER_ID" \
-            "$url" 2>&1); then
-        echo "island-entry: registered island $ISLAND_ID at $url"
-        break
-    fi
-    case $out in *"403"*|*"404"*|*"Forbidden"*|*"not found"*)
-        die "registration refused by $url: $out" ;;
+            "$url" 2>&1) || true
+    rest=${out##*HTTP_STATUS=}            # the status, then curl's own error if it printed one
+    status=${rest%"${rest#???}"}
+    out=$(printf '%s' "${out%HTTP_STATUS=*}${rest#???}" | tr '\n' ' ')
+    case $status in
+        2??) echo "island-entry: registered island $ISLAND_ID at $url"; break ;;
+        403|404) die "registration refused by $url: HTTP $status $out" ;;
+        000) ;;
+        *) out="HTTP $status $out" ;;
     esac
     if [ "$attempt" -ge "$ATTEMPTS" ]; then
         die "registration to $url failed after $attempt attempts: $out"

@@ -88,3 +88,35 @@ def test_unreachable_registrar_fails_loudly_after_its_retries(tmp_path):
 def test_island_id_must_be_a_number(tmp_path, bad):
     proc, _ = run_entry(tmp_path, "http://127.0.0.1:9", bad, "false", "1269")
     assert proc.returncode == 1 and "island id must be a number" in proc.stderr
+
+
+def closed_port_containing(digits: str) -> int:
+    """A free port whose number contains ``digits`` (nothing listens there once this returns)."""
+    import socket
+    for port in sorted(p for p in range(1024, 65536) if digits in str(p)):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    pytest.skip(f"no free port with {digits} in it")
+
+
+@pytest.mark.parametrize("digits", ["403", "404"])
+def test_an_unreachable_registrar_is_retried_whatever_its_port_or_id_contains(tmp_path, digits):
+    # curl's words name the URL; a port 53403 or island 404 must not read as HTTP 403/404
+    port = closed_port_containing(digits)
+    proc, _ = run_entry(tmp_path, f"127.0.0.1:{port}", digits, "false", "1269",
+                        REGISTER_ATTEMPTS="2", REGISTER_MAX_DELAY="1")
+    assert proc.returncode == 1
+    assert "failed after 2 attempts" in proc.stderr and "refused" not in proc.stderr
+    assert "Failed to connect" in proc.stderr  # curl's own reason is kept in the message
+
+
+def test_a_server_error_is_retried_and_named_by_its_status(tmp_path, registrar):
+    Registrar.status = 503
+    proc, _ = run_entry(tmp_path, f"http://127.0.0.1:{registrar.server_port}", "269", "false", "1269",
+                        REGISTER_ATTEMPTS="2", REGISTER_MAX_DELAY="1")
+    assert proc.returncode == 1 and len(Registrar.seen) == 2
+    assert "failed after 2 attempts: HTTP 503" in proc.stderr
