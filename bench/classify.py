@@ -40,8 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from island_ssh.podstate import classify  # noqa: E402
-from island_ssh.watch import JSON_PARSER, parse_watch_line  # noqa: E402
+from island_ssh.core.podstate import classify  # noqa: E402
+from island_ssh.core.watch_events import JSON_PARSER, parse_watch_line  # noqa: E402
 
 GOAL = 20_000
 PODS = ROOT / "tests" / "unit" / "pods"

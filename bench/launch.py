@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sandbox_env import bench_env, machine, wait_for  # noqa: E402
 
-from island_ssh.service import IslandService, LaunchRequest  # noqa: E402
+from island_ssh.service.islands import IslandService, LaunchRequest  # noqa: E402
 
 GOAL_SECONDS = 10.0
 GOAL_N = 200

@@ -30,8 +30,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from island_ssh.resources import load_template
 from island_ssh.config import DEFAULT_CONFIG, IslandSettings, RecoverSettings, load_settings  # noqa: E402
-from island_ssh.recover import plan_recovery  # noqa: E402
+from island_ssh.core.recovery_plan import plan_recovery  # noqa: E402
 from island_ssh.store import IslandRow  # noqa: E402
 
 GOAL_SECONDS = 5.0
@@ -90,11 +91,11 @@ def bench_planning(n: int) -> float:
 
 
 def bench_real(n: int, args_chunk: int = 200) -> int:
-    from island_ssh.manifests import IslandSpec, pod_name, render_pod
-    from island_ssh.recover_run import run_recovery
-    from island_ssh.runtime import build_runtime
-    from island_ssh.sandbox.manager import Sandbox
-    from island_ssh.service import token_hash
+    from island_ssh.core.manifests import IslandSpec, pod_name, render_pod
+    from island_ssh.service.recovery import run_recovery
+    from island_ssh.service.wiring import build_runtime
+    from island_sandbox.manager import Sandbox
+    from island_ssh.service.islands import token_hash
     from island_ssh.testing.mariadb import find_or_start_mariadb
 
     base = load_settings(DEFAULT_CONFIG, environ={})
@@ -122,7 +123,7 @@ def bench_real(n: int, args_chunk: int = 200) -> int:
                                         token_hash(token), settings.islands)
                 pod = render_pod(IslandSpec(island_id=row.island_id, owner="bench", branch=BRANCH,
                                             memory_request="64Mi", memory_limit="128Mi", token=token),
-                                 settings.islands, settings.kube.namespace)
+                                 settings.islands, settings.kube.namespace, load_template("pod"))
                 pod["metadata"]["labels"]["island-ssh/generation"] = str(row.generation)
                 # bound to a node that does not exist: neither the scheduler nor a kubelet acts on it
                 pod["spec"]["nodeName"] = "bench-no-such-node"

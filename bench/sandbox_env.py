@@ -23,7 +23,7 @@ import yaml  # noqa: E402
 
 from island_ssh.config import SandboxNode  # noqa: E402
 from island_ssh.testing import free_port  # noqa: E402
-from island_ssh.testing.product import ProductEnv, running_product, running_sandbox, sandbox_settings  # noqa: E402
+from island_sandbox.product import ProductEnv, running_product, running_sandbox, sandbox_settings  # noqa: E402
 
 
 def machine() -> str:

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sandbox_env import bench_env, machine, percentile, wait_for  # noqa: E402
 
-from island_ssh.service import LaunchRequest  # noqa: E402
+from island_ssh.service.islands import LaunchRequest  # noqa: E402
 
 GOAL_P99_MS = 250.0
 ABSENT_IMAGE = "island-ssh/bench-absent:1"

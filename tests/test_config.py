@@ -1,7 +1,7 @@
 import pytest
 
 from island_ssh.config import DEFAULT_CONFIG, load_settings
-from island_ssh.errors import ConfigError
+from island_ssh.core.errors import ConfigError
 
 
 def test_shipped_config_loads_every_section():

@@ -3,7 +3,7 @@
     from island_ssh_web import create_app, create_blueprint
 """
 
-from .app import create_app
-from .blueprint import create_blueprint
+from island_ssh_web.app import create_app
+from island_ssh_web.blueprint import create_blueprint
 
 __all__ = ["create_app", "create_blueprint"]

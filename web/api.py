@@ -1,6 +1,6 @@
 """JSON API views. Thin: check the request's shape, call the service, shape the answer.
 
-The service validates every value (island_ssh.validate); here only the JSON types are checked, so
+The service validates every value (island_ssh.core.validate); here only the JSON types are checked, so
 that a number where text belongs is a 400 naming the field rather than a silent coercion.
 """
 
@@ -9,15 +9,15 @@ from __future__ import annotations
 from flask import Response, jsonify, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from island_ssh.errors import InvalidInput, IslandNotFound, PermissionDenied
-from island_ssh.service import LaunchRequest
+from island_ssh.core.errors import InvalidInput, IslandNotFound, PermissionDenied
+from island_ssh.service.islands import LaunchRequest
 from island_ssh.store import ISLAND_STATES
 
-from . import sse
-from .auth import bearer_token
-from .context import ctx
-from .errors import TooManyStreams, UnsupportedMediaType
-from .serialize import event_json, feed_item_json, island_json
+from island_ssh_web import sse
+from island_ssh_web.auth import bearer_token
+from island_ssh_web.context import ctx
+from island_ssh_web.errors import TooManyStreams, UnsupportedMediaType
+from island_ssh_web.serialize import event_json, feed_item_json, island_json
 
 MAX_BODY = 256 * 1024
 MAX_ID = 2**32 - 1
@@ -241,7 +241,7 @@ def register(island_id: int):
 
 
 def openapi_spec():
-    from .openapi import build_spec
+    from island_ssh_web.openapi import build_spec
     c = ctx()
     return jsonify(build_spec(c.service.settings, server_url=url_for(".api_list_islands").rsplit("/api/", 1)[0]))
 

@@ -2,7 +2,7 @@
 
 Several worker processes are fine (gunicorn: see island_ssh_web.wsgi): each builds its own service
 and tracker, only the holder of the database's tracker lock follows the watch, and every worker's
-pages learn transitions from island_events (island_ssh.feed).
+pages learn transitions from island_events (island_ssh.service.feed).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import secrets
 
 from flask import Flask, redirect, url_for
 
-from . import errors
-from .blueprint import create_blueprint
+from island_ssh_web import errors
+from island_ssh_web.blueprint import create_blueprint
 
 MAX_REQUEST_BYTES = 1024 * 1024
 
@@ -30,13 +30,13 @@ def create_app(config=None, service=None, current_user=None, **blueprint_options
     app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES, SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_NAME="island_ssh_session")
     if service is None:
-        from island_ssh.runtime import build_service
+        from island_ssh.service.wiring import build_service
         service = build_service(settings)
-    app.extensions["island_ssh.service"] = service
+    app.extensions["island_ssh.service.islands"] = service
     app.extensions["island_ssh.settings"] = settings
     blueprint = create_blueprint(service, current_user, web_settings=settings.web, **blueprint_options)
     app.register_blueprint(blueprint)
-    app.extensions["island_ssh.feed"] = blueprint.island_ctx.feed
+    app.extensions["island_ssh.service.feed"] = blueprint.island_ctx.feed
     errors.install(app)  # for what no view of ours saw: unknown paths, wrong methods, oversize bodies
 
     @app.get("/favicon.ico")

@@ -22,7 +22,7 @@ from typing import Callable
 
 from flask import request, session
 
-from island_ssh.errors import ConfigError, IslandError, PermissionDenied
+from island_ssh.core.errors import ConfigError, IslandError, PermissionDenied
 
 SESSION_USER = "island_ssh.user"
 SESSION_KEY = "island_ssh.key"

@@ -16,13 +16,13 @@ from typing import Callable
 
 from flask import Blueprint
 
-from island_ssh.errors import ConfigError
-from island_ssh.feed import EventFeed
+from island_ssh.core.errors import ConfigError
+from island_ssh.service.feed import EventFeed
 
-from . import api, errors, pages
-from .auth import Auth
-from .context import WebContext
-from .sse import StreamSlots
+from island_ssh_web import api, errors, pages
+from island_ssh_web.auth import Auth
+from island_ssh_web.context import WebContext
+from island_ssh_web.sse import StreamSlots
 
 
 def create_blueprint(service, current_user: Callable[[], object] | None = None, *, name: str = "island_ssh",

@@ -6,15 +6,15 @@ from dataclasses import dataclass
 
 from flask import current_app, request
 
-from island_ssh.feed import EventFeed
+from island_ssh.service.feed import EventFeed
 
-from .auth import Auth
-from .sse import StreamSlots
+from island_ssh_web.auth import Auth
+from island_ssh_web.sse import StreamSlots
 
 
 @dataclass
 class WebContext:
-    service: object  # island_ssh.service.IslandService
+    service: object  # island_ssh.service.islands.IslandService
     auth: Auth
     feed: EventFeed
     slots: StreamSlots

@@ -11,11 +11,11 @@ import logging
 from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from island_ssh.errors import (AllocationError, CommandTimeout, InvalidInput, IslandError, IslandNotFound,
+from island_ssh.core.errors import (AllocationError, CommandTimeout, InvalidInput, IslandError, IslandNotFound,
                                KubectlError, NotFound, PermissionDenied, SSHError, StoreError)
-from island_ssh.service import CapacityError
+from island_ssh.service.islands import CapacityError
 
-from .auth import Unauthorized
+from island_ssh_web.auth import Unauthorized
 
 log = logging.getLogger(__name__)
 

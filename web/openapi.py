@@ -12,7 +12,7 @@ _ONE_STATE = "(|" + "|".join(ISLAND_STATES) + ")"
 _STATE_LIST = f"^{_ONE_STATE}(,{_ONE_STATE})*$"
 """The `state` filter as the API reads it: comma-separated states, empty items ignored."""
 
-from .api import CONTAINERS, MAX_ID
+from island_ssh_web.api import CONTAINERS, MAX_ID
 
 START_TIME = r"^(|[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2})$"
 MEMORY = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$"

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 
-from island_ssh.errors import InvalidInput, IslandError
-from island_ssh.service import LaunchRequest
+from island_ssh.core.errors import InvalidInput, IslandError
+from island_ssh.service.islands import LaunchRequest
 from island_ssh.store import ISLAND_STATES
 
-from .api import acting_as
-from .auth import Unauthorized
-from .context import ctx
-from .errors import status_of
-from .i18n import LANG_COOKIE, LANGUAGES, choose_language, labels, translate
-from .serialize import PROGRESS_STATES
+from island_ssh_web.api import acting_as
+from island_ssh_web.auth import Unauthorized
+from island_ssh_web.context import ctx
+from island_ssh_web.errors import status_of
+from island_ssh_web.i18n import LANG_COOKIE, LANGUAGES, choose_language, labels, translate
+from island_ssh_web.serialize import PROGRESS_STATES
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'")

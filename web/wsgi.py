@@ -9,9 +9,9 @@ the fork. Workers share sessions only through the secret key, so it must be set.
 from __future__ import annotations
 
 from island_ssh.config import load_settings
-from island_ssh.errors import ConfigError
+from island_ssh.core.errors import ConfigError
 
-from .app import create_app
+from island_ssh_web.app import create_app
 
 settings = load_settings()
 if not settings.web.secret_key:

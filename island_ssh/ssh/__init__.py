@@ -4,12 +4,12 @@
 long-lived ones (``kubectl get -w``). See shell.py for the guarantees.
 """
 
-from .connection import fingerprint
-from .errors import AuthError, CommandTimeout, ConnectError, ConnectionLost, HostKeyError, SSHError
-from .result import CommandResult
-from .shell import RemoteShell, ShellClosed
-from .stream import Stream, StreamTimeout
-from .target import SSHTarget
+from island_ssh.ssh.connection import fingerprint
+from island_ssh.ssh.errors import AuthError, CommandTimeout, ConnectError, ConnectionLost, HostKeyError, SSHError
+from island_ssh.ssh.result import CommandResult
+from island_ssh.ssh.shell import RemoteShell, ShellClosed
+from island_ssh.ssh.stream_channel import Stream, StreamTimeout
+from island_ssh.ssh.target import SSHTarget
 
 __all__ = [
     "SSHTarget",

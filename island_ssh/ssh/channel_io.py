@@ -16,8 +16,8 @@ import time
 
 import paramiko
 
-from .connection import Connection
-from .errors import CommandTimeout, ConnectionLost
+from island_ssh.ssh.connection import Connection
+from island_ssh.ssh.errors import CommandTimeout, ConnectionLost
 
 TICK = 0.5
 CHUNK = 1 << 16

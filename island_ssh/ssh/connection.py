@@ -21,8 +21,8 @@ from pathlib import Path
 
 import paramiko
 
-from .errors import AuthError, ConnectError, ConnectionLost, HostKeyError
-from .target import SSHTarget
+from island_ssh.ssh.errors import AuthError, ConnectError, ConnectionLost, HostKeyError
+from island_ssh.ssh.target import SSHTarget
 
 JOIN_TIMEOUT = 5.0
 

@@ -1,8 +1,8 @@
-"""SSH errors: the shared family from island_ssh.errors plus the ones only this layer raises."""
+"""SSH errors: the shared family from island_ssh.core.errors plus the ones only this layer raises."""
 
 from __future__ import annotations
 
-from island_ssh.errors import AuthError, CommandTimeout, ConnectionLost, HostKeyError, SSHError
+from island_ssh.core.errors import AuthError, CommandTimeout, ConnectionLost, HostKeyError, SSHError
 
 
 class ConnectError(SSHError):

@@ -15,14 +15,14 @@ import threading
 import time
 from typing import Callable
 
-from island_ssh.lines import DEFAULT_MAX_LINE
+from island_ssh.core.line_splitter import DEFAULT_MAX_LINE
 
-from .connection import Connection, open_connection
-from .errors import CommandTimeout, ConnectError, ConnectionLost, SSHError
-from .result import CommandResult
-from .shell_channel import ShellChannel
-from .stream import Stream
-from .target import SSHTarget
+from island_ssh.ssh.connection import Connection, open_connection
+from island_ssh.ssh.errors import CommandTimeout, ConnectError, ConnectionLost, SSHError
+from island_ssh.ssh.result import CommandResult
+from island_ssh.ssh.shell_channel import ShellChannel
+from island_ssh.ssh.stream_channel import Stream
+from island_ssh.ssh.target import SSHTarget
 
 INLINE_STDIN_MAX = 4096
 """Up to this many stdin bytes travel inline (base64 here-document: one round trip); more are

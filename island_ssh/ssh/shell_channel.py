@@ -13,11 +13,11 @@ import time
 
 import paramiko
 
-from . import framing
-from .channel_io import drain, raise_if_lost, ready_event, run_exec, send_all, wait_readable
-from .connection import Connection
-from .errors import CommandTimeout, ConnectionLost, SSHError
-from .result import CommandResult
+from island_ssh.ssh import framing
+from island_ssh.ssh.channel_io import drain, raise_if_lost, ready_event, run_exec, send_all, wait_readable
+from island_ssh.ssh.connection import Connection
+from island_ssh.ssh.errors import CommandTimeout, ConnectionLost, SSHError
+from island_ssh.ssh.result import CommandResult
 
 KILL_TIMEOUT = 3.0
 UPLOAD_PREFIX = "island_ssh_stdin"

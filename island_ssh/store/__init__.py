@@ -6,13 +6,13 @@
     store.transition(row.island_id, row.generation, "applying", "Applying", "")
 """
 
-from .allocator import island_ports
-from .islands import Move
-from .locks import NamedLock
-from .migrations import Migration, load_migrations
-from .registrations import hash_token, new_token
-from .rows import ISLAND_STATES, EventRow, IslandRow, RegistrationResult, RegistrationRow
-from .store import Store
+from island_ssh.store.allocator import island_ports
+from island_ssh.store.islands import Move
+from island_ssh.store.locks import NamedLock
+from island_ssh.store.migrations import Migration, load_migrations
+from island_ssh.store.registrations import hash_token, new_token
+from island_ssh.store.rows import ISLAND_STATES, EventRow, IslandRow, RegistrationResult, RegistrationRow
+from island_ssh.store.store import Store
 
 __all__ = [
     "ISLAND_STATES", "EventRow", "IslandRow", "Migration", "Move", "NamedLock", "RegistrationResult", "RegistrationRow",

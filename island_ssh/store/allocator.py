@@ -21,10 +21,10 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Mapping
 
-from ..config import IslandSettings
-from ..errors import AllocationError, ConfigError
-from ..ports import ports_for, validate_range
-from .rows import (
+from island_ssh.core.settings import IslandSettings
+from island_ssh.core.errors import AllocationError, ConfigError
+from island_ssh.core.ports import ports_for, validate_range
+from island_ssh.store.rows import (
     FREE_STATE, MAX_BRANCH, MAX_OWNER, MAX_POD_NAME, IslandRow, check_text, check_token_hash, overrides_json, utc,
 )
 

@@ -21,8 +21,8 @@ from typing import Callable, TypeVar
 import pymysql
 from pymysql.cursors import DictCursor
 
-from ..config import DatabaseSettings
-from ..errors import StoreError
+from island_ssh.core.settings import DatabaseSettings
+from island_ssh.core.errors import StoreError
 
 T = TypeVar("T")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Collection, Mapping, NamedTuple
 
-from .rows import (
+from island_ssh.store.rows import (
     FREE_STATE, MAX_CLOCK_SETTING, MAX_IP, MAX_MESSAGE, MAX_NODE, MAX_REASON, EventRow, IslandRow, check_state,
     check_text, observed_text, overrides_json,
 )

@@ -13,8 +13,8 @@ from typing import Iterator
 
 import pymysql
 
-from ..errors import StoreError
-from .db import Database
+from island_ssh.core.errors import StoreError
+from island_ssh.store.db import Database
 
 MAX_LOCK_NAME = 64
 _LONGEST_IDLE = 31536000  # wait_timeout's maximum: the server must not close a lock-holding connection

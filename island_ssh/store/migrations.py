@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pymysql
 
-from ..errors import StoreError
-from .db import Database, error_code, is_dropped, quote_identifier
+from island_ssh.core.errors import StoreError
+from island_ssh.store.db import Database, error_code, is_dropped, quote_identifier
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 PLACEHOLDER = "{{registration_table}}"

@@ -11,9 +11,9 @@ import hashlib
 import hmac
 import secrets
 
-from ..errors import IslandNotFound, PermissionDenied
-from .islands import append_event
-from .rows import FREE_STATE, MAX_POD_NAME, RegistrationResult, RegistrationRow, check_ip, check_ports, check_text
+from island_ssh.core.errors import IslandNotFound, PermissionDenied
+from island_ssh.store.islands import append_event
+from island_ssh.store.rows import FREE_STATE, MAX_POD_NAME, RegistrationResult, RegistrationRow, check_ip, check_ports, check_text
 
 _MAX_TOKEN = 4096
 

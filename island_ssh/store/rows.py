@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
-from ..errors import InvalidInput
+from island_ssh.core.errors import InvalidInput
 
 ISLAND_STATES = (
     "allocated", "applying", "pending", "unschedulable", "creating", "starting", "ready",

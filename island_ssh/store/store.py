@@ -10,14 +10,14 @@ import contextlib
 import hashlib
 from typing import Any, Callable, Collection, Mapping, Sequence
 
-from ..config import DatabaseSettings, IslandSettings
-from ..errors import IslandNotFound, StoreError
-from . import islands, registrations
-from .allocator import allocate_island, check_id_range, count_slots, ensure_slots
-from .db import Database, quote_identifier
-from .locks import MAX_LOCK_NAME, NamedLock, named_lock
-from .migrations import Migration, Migrator
-from .rows import EventRow, IslandRow, RegistrationResult, RegistrationRow, check_island_id
+from island_ssh.core.settings import DatabaseSettings, IslandSettings
+from island_ssh.core.errors import IslandNotFound, StoreError
+from island_ssh.store import islands, registrations
+from island_ssh.store.allocator import allocate_island, check_id_range, count_slots, ensure_slots
+from island_ssh.store.db import Database, quote_identifier
+from island_ssh.store.locks import MAX_LOCK_NAME, NamedLock, named_lock
+from island_ssh.store.migrations import Migration, Migrator
+from island_ssh.store.rows import EventRow, IslandRow, RegistrationResult, RegistrationRow, check_island_id
 
 _OWN_TABLES = {"islands", "island_events", "schema_migrations"}
 
@@ -207,7 +207,7 @@ class Store:
     def events_since(self, last_event_id: int | None, limit: int = 500) -> Sequence[EventRow]:
         """Events of every island with an id above ``last_event_id``, oldest first (None: the
         latest ``limit``). Ids are assigned at insert, not commit: a reader must allow for a
-        lower id appearing late (island_ssh.feed does)."""
+        lower id appearing late (island_ssh.service.feed does)."""
         return self._read(lambda cur: islands.events_since(cur, last_event_id, limit))
 
     def _read(self, body):
@@ -238,7 +238,7 @@ class Store:
 
     # -- locks -----------------------------------------------------------------------------
     def named_lock(self, name: str, timeout: float = 0) -> contextlib.AbstractContextManager[bool]:
-        """``with store.named_lock("island_ssh.tracker") as acquired:`` (True/False, never waits at 0).
+        """``with store.named_lock("island_ssh.kube.tracker") as acquired:`` (True/False, never waits at 0).
 
         Scoped to this database: the same name on another database of the same server (the demo
         beside a test run) is another lock."""

@@ -24,8 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import DatabaseSettings, IslandSettings
-from ..store import Store, hash_token
+from island_ssh.core.settings import DatabaseSettings, IslandSettings
+from island_ssh.store import Store, hash_token
 
 _PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pymysql
 
-from ..config import DatabaseSettings
-from ..errors import StoreError
-from . import free_port
+from island_ssh.core.settings import DatabaseSettings
+from island_ssh.core.errors import StoreError
+from island_ssh.testing import free_port
 
 SHARED_HOST = "127.0.0.1"
 SHARED_PORT = 3306
@@ -43,7 +43,7 @@ class MariaDBUnavailable(StoreError):
     """No MariaDB could be found or started; the message says which ways were tried."""
 
 
-from .waiting import wait_for  # noqa: E402  (re-exported: callers import it from here)
+from island_ssh.testing.waiting import wait_for  # noqa: E402  (re-exported: callers import it from here)
 
 def _answers(host: str, port: int, user: str, password: str, timeout: float = 2.0) -> bool:
     try:

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import free_port
+from island_ssh.testing import free_port
 
 if TYPE_CHECKING:
     from island_ssh.ssh import SSHTarget

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from island_ssh.cli import EXIT_CODES, exit_code_for, main
-from island_ssh.errors import (AllocationError, ConfigError, IslandNotFound, KubectlError, NotFound,
+from island_ssh.cli.main import EXIT_CODES, exit_code_for, main
+from island_ssh.core.errors import (AllocationError, ConfigError, IslandNotFound, KubectlError, NotFound,
                                PermissionDenied, StoreError)
 from island_ssh.ssh import AuthError, ConnectError, HostKeyError
 

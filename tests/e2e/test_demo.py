@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from island_ssh.sandbox.manager import random_node_prefix
+from island_sandbox.manager import random_node_prefix
 
 pytestmark = pytest.mark.slow
 

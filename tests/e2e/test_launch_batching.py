@@ -11,10 +11,11 @@ import threading
 
 import pytest
 
-from island_ssh.errors import KubectlError
-from island_ssh.manifests import IslandSpec, render_pod
-from island_ssh.service import IslandService, LaunchRequest
-from island_ssh.tracker import GENERATION_LABEL
+from island_ssh.resources import load_template
+from island_ssh.core.errors import KubectlError
+from island_ssh.core.manifests import IslandSpec, render_pod
+from island_ssh.service.islands import IslandService, LaunchRequest
+from island_ssh.kube.tracker import GENERATION_LABEL
 from island_ssh.testing.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -101,7 +102,8 @@ def test_one_failed_document_fails_only_its_own_launch(island_env):
             # a leftover pod of an earlier generation holding that island's name, with another
             # command: applying the new pod over it changes an immutable field, which is refused
             leftover = render_pod(IslandSpec(island_id=probe.island_id, owner=victim_owner, branch="dev",
-                                             token="L" * 24), env.settings.islands, env.settings.kube.namespace)
+                                             token="L" * 24), env.settings.islands, env.settings.kube.namespace,
+                                  load_template("pod"))
             leftover["metadata"]["labels"][GENERATION_LABEL] = "999"
             leftover["spec"]["containers"][0]["command"].append("--leftover")
             env.kubectl.run("create", "-f", "-", stdin=json.dumps(leftover))

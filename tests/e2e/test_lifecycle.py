@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from fixtures.island import ask_time, wait_until
-from island_ssh.errors import InvalidInput
-from island_ssh.service import LaunchRequest
+from island_ssh.core.errors import InvalidInput
+from island_ssh.service.islands import LaunchRequest
 
 pytestmark = pytest.mark.slow
 

@@ -9,9 +9,9 @@ import threading
 import pytest
 
 from fixtures.island import wait_until
-from island_ssh.errors import ConnectionLost
-from island_ssh.service import LaunchRequest
-from island_ssh.tracker import Tracker
+from island_ssh.core.errors import ConnectionLost
+from island_ssh.service.islands import LaunchRequest
+from island_ssh.kube.tracker import Tracker
 
 pytestmark = pytest.mark.slow
 

@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 from fixtures.island import IslandEnv, running_island_env, wait_until
-from island_ssh.podstate import classify
+from island_ssh.core.podstate import classify
 from island_ssh.testing.sshd import proc_table
-from island_ssh.tracker import GENERATION_LABEL, SERVER_CONTAINER
+from island_ssh.kube.tracker import GENERATION_LABEL, SERVER_CONTAINER
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class FaultEnv(IslandEnv):
     def sandbox_pods(self) -> list[dict]:
         """The managed pods as the API server has them, read locally (not over SSH)."""
         import json
-        from island_ssh.kube import MANAGED_SELECTOR
+        from island_ssh.kube.kubectl import MANAGED_SELECTOR
         return json.loads(self.sandbox.kubectl_local(self.sandbox.info.kubeconfig, "get", "pods", "-l",
                                                      MANAGED_SELECTOR, "-o", "json"))["items"]
 

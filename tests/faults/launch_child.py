@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 
 from island_ssh.config import load_settings
-from island_ssh.runtime import build_runtime
-from island_ssh.service import LaunchRequest
+from island_ssh.service.wiring import build_runtime
+from island_ssh.service.islands import LaunchRequest
 
 
 def main(config: str, count: int, prefix: str) -> None:

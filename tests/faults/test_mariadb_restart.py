@@ -15,9 +15,9 @@ import pytest
 
 from faults.helpers import assert_consistent, running_env
 from fixtures.island import wait_until
-from island_ssh.errors import StoreError
-from island_ssh.recover_run import run_recovery
-from island_ssh.service import LaunchRequest
+from island_ssh.core.errors import StoreError
+from island_ssh.service.recovery import run_recovery
+from island_ssh.service.islands import LaunchRequest
 
 pytestmark = pytest.mark.slow
 

@@ -22,7 +22,7 @@ import yaml
 
 from faults.helpers import assert_consistent, kubectl_running
 from fixtures.island import wait_until
-from island_ssh.service import LaunchRequest
+from island_ssh.service.islands import LaunchRequest
 
 pytestmark = pytest.mark.slow
 

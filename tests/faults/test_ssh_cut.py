@@ -13,9 +13,9 @@ import pytest
 
 from faults.helpers import assert_consistent, in_thread, kill_sessions, kubectl_running, master_processes
 from fixtures.island import wait_until
-from island_ssh.errors import ConnectionLost, IslandError, KubectlError
-from island_ssh.recover_run import run_recovery
-from island_ssh.service import LaunchRequest
+from island_ssh.core.errors import ConnectionLost, IslandError, KubectlError
+from island_ssh.service.recovery import run_recovery
+from island_ssh.service.islands import LaunchRequest
 
 pytestmark = pytest.mark.slow
 

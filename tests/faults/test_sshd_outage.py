@@ -16,8 +16,8 @@ import pytest
 from faults.helpers import LOAD, assert_consistent, in_thread, kill_sessions
 from fixtures.faults import FAULT_SSH
 from fixtures.island import wait_until
-from island_ssh.errors import ConnectionLost, SSHError
-from island_ssh.service import LaunchRequest
+from island_ssh.core.errors import ConnectionLost, SSHError
+from island_ssh.service.islands import LaunchRequest
 
 pytestmark = pytest.mark.slow
 

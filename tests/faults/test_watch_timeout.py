@@ -11,7 +11,7 @@ import pytest
 from faults.helpers import assert_consistent, running_env
 from fixtures.faults import FAULT_SSH, FAULT_TRACKER
 from fixtures.island import wait_until
-from island_ssh.service import LaunchRequest
+from island_ssh.service.islands import LaunchRequest
 
 pytestmark = pytest.mark.slow
 

@@ -14,10 +14,11 @@ import unicodedata
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
-from island_ssh.config import IslandSettings
-from island_ssh.errors import InvalidInput
-from island_ssh.kube import Kubectl
-from island_ssh.manifests import IslandSpec, render_pod
+from island_ssh.resources import load_template
+from island_ssh.core.settings import IslandSettings
+from island_ssh.core.errors import InvalidInput
+from island_ssh.kube.kubectl import Kubectl
+from island_ssh.core.manifests import IslandSpec, render_pod
 
 TOKEN = "t" * 32
 LINE_BREAKS = ["\x85", "\u2028", "\u2029"]
@@ -50,7 +51,7 @@ class RecordingShell:
 def render(island_id: int, owner: str, value: str) -> dict | None:
     spec = IslandSpec(island_id, owner, "dev", extra_env={"USER_VALUE": value}, token=TOKEN)
     try:
-        return render_pod(spec, IslandSettings(), "default")
+        return render_pod(spec, IslandSettings(), "default", load_template("pod"))
     except InvalidInput:
         return None
 

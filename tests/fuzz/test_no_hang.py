@@ -16,10 +16,10 @@ from datetime import timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from island_ssh.errors import IslandError
-from island_ssh.lines import LineSplitter, LineTooLong
-from island_ssh.podstate import POD_STATES, PodParseError, classify
-from island_ssh.watch import WatchParseError, parse_pod_list, parse_watch_line
+from island_ssh.core.errors import IslandError
+from island_ssh.core.line_splitter import LineSplitter, LineTooLong
+from island_ssh.core.podstate import POD_STATES, PodParseError, classify
+from island_ssh.core.watch_events import WatchParseError, parse_pod_list, parse_watch_line
 
 DEADLINE = settings(max_examples=200, deadline=timedelta(seconds=2),
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -27,7 +27,7 @@ import yaml
 
 from faults.helpers import assert_consistent, running_env
 from fixtures.island import wait_until
-from island_ssh.podstate import classify
+from island_ssh.core.podstate import classify
 
 LOAD = os.environ.get("ISLAND_SSH_LOAD") == "1"
 TOKEN = "load-test-token-0123456789abcdef"

@@ -68,7 +68,7 @@ from island_ssh.testing.waiting import wait_for  # noqa: E402,F401  (re-exported
 
 def recover(env, *, dry_run: bool = False, now: float | None = None, **recover_settings):
     """One recovery run against the island_env, with some recover.* settings changed."""
-    from island_ssh.recover_run import run_recovery
+    from island_ssh.service.recovery import run_recovery
     settings = env.settings.replace(recover=recover_settings) if recover_settings else env.settings
     return run_recovery(settings, env.store, env.kubectl, env.service, dry_run=dry_run, now=now)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import island_ssh
-from island_ssh.config import IslandSettings, RecoverSettings
-from island_ssh.recover import count_by_kind, plan_recovery
+from island_ssh.core.settings import IslandSettings, RecoverSettings
+from island_ssh.core.recovery_plan import count_by_kind, plan_recovery
 from island_ssh.store import RegistrationRow
 
 from .helpers import NOW, pod, row

@@ -13,7 +13,7 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from island_ssh.recover import GENERATION_LABEL
+from island_ssh.core.recovery_plan import GENERATION_LABEL
 
 from .helpers import island_ssh_argv, island_ssh_cmd, live_pods, recover, wait_for, write_config
 from .test_recover_sandbox import env, stuck_row  # noqa: F401  (the fixture)
@@ -23,8 +23,8 @@ pytestmark = pytest.mark.slow
 BURST = """
 import sys
 from island_ssh.config import load_settings
-from island_ssh.runtime import build_runtime
-from island_ssh.service import LaunchRequest
+from island_ssh.service.wiring import build_runtime
+from island_ssh.service.islands import LaunchRequest
 rt = build_runtime(load_settings(sys.argv[1]), with_tracker=True)
 for i in range(0, int(sys.argv[2]), 4):
     rt.service.launch_many([LaunchRequest(owner=f"burst{i + k}", branch="dev") for k in range(4)])

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from island_ssh.manifests import pod_name
-from island_ssh.service import IslandService, LaunchRequest, token_hash
+from island_ssh.core.manifests import pod_name
+from island_ssh.service.islands import IslandService, LaunchRequest, token_hash
 
 from .helpers import (clear_cluster, insert_registration, live_pods, pod_names, recover, snapshot, stray_pod,
                       wait_for)

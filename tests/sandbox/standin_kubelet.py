@@ -1,4 +1,4 @@
-"""StandInKubelet: a test-only kubelet with the interface of island_ssh.sandbox.kubelet.Kubelet.
+"""StandInKubelet: a test-only kubelet with the interface of island_sandbox.kubelet.Kubelet.
 
 It runs no containers. start_pod reports ContainerCreating, then every container running and
 ready; stop_pod/evict_pod report them terminated. exec runs argv as a real local process (so the

@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 import copy
 
-from island_ssh.sandbox import admission
-from island_ssh.sandbox.cluster import Cluster
-from island_ssh.sandbox.objects import ObjectStore
+from island_sandbox import admission
+from island_sandbox.cluster import Cluster
+from island_sandbox.objects import ObjectStore
 from sandbox.standin_kubelet import NodeInfo, StandInKubelet
 
 GI = 2**30

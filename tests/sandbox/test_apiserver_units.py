@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from island_ssh.sandbox import admission, tables, volumes
-from island_ssh.sandbox.apierrors import ApiError
-from island_ssh.sandbox.objects import ObjectStore
-from island_ssh.sandbox.patches import apply_patch, strategic_merge
-from island_ssh.sandbox.selectors import Selector, SelectorError
+from island_sandbox import admission, tables, volumes
+from island_sandbox.apierrors import ApiError
+from island_sandbox.objects import ObjectStore
+from island_sandbox.patches import apply_patch, strategic_merge
+from island_sandbox.selectors import Selector, SelectorError
 
 
 def pod_with(containers, phase="Running", deleting=False, conditions=()):

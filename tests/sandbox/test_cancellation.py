@@ -15,9 +15,9 @@ import asyncio
 
 import pytest
 
-from island_ssh.sandbox.kubelet import stop_helpers
-from island_ssh.sandbox.podspec import ProbeSpec
-from island_ssh.sandbox.probes import run_readiness
+from island_sandbox.kubelet import stop_helpers
+from island_sandbox.podspec import ProbeSpec
+from island_sandbox.probes import run_readiness
 
 ROUNDS = 10
 GRACE = 0.5  # seconds a cancelled task may take to end (it needs one turn of the loop)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from island_ssh.sandbox.island_server import DEFAULT_PORTS, parse_settings
-from island_ssh.sandbox.kubelet_harness import free_ports, random_node_ip
+from island_sandbox.island_server import DEFAULT_PORTS, parse_settings
+from island_sandbox.kubelet_harness import free_ports, random_node_ip
 
 HOST = random_node_ip()
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
@@ -26,7 +26,7 @@ class Server:
         self.ports = ports
         full_env = {"PATH": os.environ["PATH"], "ISLAND_PORTS": " ".join(map(str, ports)), "SANDBOX_POD_IP": HOST,
                     **(env or {})}
-        self.proc = subprocess.Popen([sys.executable, "-m", "island_ssh.sandbox.island_server", *args],
+        self.proc = subprocess.Popen([sys.executable, "-m", "island_sandbox.island_server", *args],
                                      env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
         self.output = b""

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from island_ssh.sandbox.kubelet import host_paths_under_private_mounts, ContainerNotFound, ExecTimeout, PodNotFound
-from island_ssh.sandbox.kubelet_harness import (SERVER, SIDE, free_ports, island_pod, query_island,
+from island_sandbox.kubelet import host_paths_under_private_mounts, ContainerNotFound, ExecTimeout, PodNotFound
+from island_sandbox.kubelet_harness import (SERVER, SIDE, free_ports, island_pod, query_island,
                                                 random_node_ip, running_kubelet,
                                                 server_ready, write_standin_code)
 

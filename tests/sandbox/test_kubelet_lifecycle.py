@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from island_ssh.sandbox.kubelet_harness import (SERVER, SIDE, free_ports, island_pod, query_island,
+from island_sandbox.kubelet_harness import (SERVER, SIDE, free_ports, island_pod, query_island,
                                                 random_node_ip, running_kubelet,
                                                 server_ready, server_state, write_standin_code)
-from island_ssh.sandbox.memory import CGROUP_BACKEND, RSS_BACKEND, probe_cgroup_parent
-from island_ssh.sandbox.status_recorder import container, state_of
+from island_sandbox.memory import CGROUP_BACKEND, RSS_BACKEND, probe_cgroup_parent
+from island_sandbox.status_recorder import container, state_of
 
 NODE_IP = random_node_ip()
 NS = "default"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from island_ssh.sandbox.images import ImageResolver, load_image, short_name
-from island_ssh.sandbox.podspec import (ContainerConfigError, PodFacts, container_argv, container_env,
+from island_sandbox.images import ImageResolver, load_image, short_name
+from island_sandbox.podspec import (ContainerConfigError, PodFacts, container_argv, container_env,
                                         expand_references, hosts_file, memory_limit, probe_spec, resolve_port)
-from island_ssh.sandbox.podstatus import ContainerRecord, PodRecordView, pod_phase, pod_status
-from island_ssh.sandbox.probes import ReadinessTracker
-from island_ssh.sandbox.shm import remove_faketime_leftovers
+from island_sandbox.podstatus import ContainerRecord, PodRecordView, pod_phase, pod_status
+from island_sandbox.probes import ReadinessTracker
+from island_sandbox.shm import remove_faketime_leftovers
 
 FACTS = PodFacts(name="altraserver-liudianbo-dev-269", namespace="islands", node_name="node-dev-1",
                  host_ip="127.0.0.11", pod_ip="127.0.0.11", labels={"name": "altraserver"}, annotations={})

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from island_ssh.sandbox.cluster import node_object
-from island_ssh.quantity import parse_quantity
-from island_ssh.sandbox.scheduler import memory_request, schedule_pod, unschedulable_message
+from island_sandbox.cluster import node_object
+from island_ssh.core.quantity import parse_quantity
+from island_sandbox.scheduler import memory_request, schedule_pod, unschedulable_message
 
 GI = 2**30
 TAIL_3 = "preemption: 0/3 nodes are available: "

@@ -9,7 +9,7 @@ import contextlib
 
 from hypothesis import given, settings, strategies as st
 
-from island_ssh.sandbox.scheduler import SchedulerCache, SchedulingQueue, schedule_on, schedule_pod
+from island_sandbox.scheduler import SchedulerCache, SchedulingQueue, schedule_on, schedule_pod
 
 from .test_apiserver_cluster import make_cluster, new_pod, settle
 from .test_scheduler import GI, nodes, pod
@@ -38,7 +38,7 @@ def bound(name, node, memory, ports, host_ip):
 
 
 def all_nodes():
-    from island_ssh.sandbox.cluster import node_object
+    from island_sandbox.cluster import node_object
     return {n["metadata"]["name"]: n for n in nodes()} | {
         "node-gone": node_object("node-gone", "127.0.0.14", {"branch": "dev"}, 4 * GI)}
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from island_ssh.lines import LineSplitter, LineTooLong
+from island_ssh.core.line_splitter import LineSplitter, LineTooLong
 
 TEXT = "plain ascii\né\n你好\n😀 emoji\nmixed é你😀 end\n"
 

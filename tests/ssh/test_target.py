@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from island_ssh.config import SSHSettings
+from island_ssh.core.settings import SSHSettings
 from island_ssh.ssh import SSHTarget
 
 

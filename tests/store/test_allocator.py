@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from island_ssh.config import IslandSettings
-from island_ssh.errors import AllocationError, ConfigError, InvalidInput
+from island_ssh.core.settings import IslandSettings
+from island_ssh.core.errors import AllocationError, ConfigError, InvalidInput
 from island_ssh.store import Store, hash_token
 from island_ssh.testing.allocation import run_burst
 

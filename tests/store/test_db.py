@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from island_ssh.errors import StoreError
+from island_ssh.core.errors import StoreError
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from island_ssh.errors import StoreError
+from island_ssh.core.errors import StoreError
 from island_ssh.store import Store
 from island_ssh.testing.mariadb import wait_for
 

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from island_ssh.config import IslandSettings
-from island_ssh.errors import StoreError
+from island_ssh.core.settings import IslandSettings
+from island_ssh.core.errors import StoreError
 from island_ssh.store import Store, hash_token
 from island_ssh.testing.mariadb import (
     ENV_PRIVATE, ContainerMariaDB, MariaDBServer, MariaDBUnavailable, docker_engine_answers, find_or_start_mariadb,

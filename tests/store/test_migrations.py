@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from island_ssh.errors import StoreError
+from island_ssh.core.errors import StoreError
 from island_ssh.store import Store, load_migrations
 from island_ssh.store.migrations import Migration, split_statements
 

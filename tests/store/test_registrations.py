@@ -5,8 +5,8 @@ from __future__ import annotations
 import pymysql
 import pytest
 
-from island_ssh.config import IslandSettings
-from island_ssh.errors import InvalidInput, IslandError, IslandNotFound, PermissionDenied
+from island_ssh.core.settings import IslandSettings
+from island_ssh.core.errors import InvalidInput, IslandError, IslandNotFound, PermissionDenied
 from island_ssh.store import hash_token, new_token
 
 SETTINGS = IslandSettings(id_min=260, id_max=300)

@@ -8,9 +8,9 @@ import dataclasses
 import json
 from pathlib import Path
 
-from island_ssh.config import IslandSettings, TrackerSettings
+from island_ssh.core.settings import IslandSettings, TrackerSettings
 from island_ssh.store import hash_token
-from island_ssh.tracker import GENERATION_LABEL, Tracker
+from island_ssh.kube.tracker import GENERATION_LABEL, Tracker
 
 PODS = Path(__file__).resolve().parent.parent / "unit" / "pods"
 SETTINGS = IslandSettings(id_min=1, id_max=50)

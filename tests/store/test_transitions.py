@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from island_ssh.config import IslandSettings
-from island_ssh.errors import InvalidInput
+from island_ssh.core.settings import IslandSettings
+from island_ssh.core.errors import InvalidInput
 from island_ssh.store import hash_token
 
 SETTINGS = IslandSettings(id_min=1, id_max=50)

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from island_ssh.batching import GroupCommit, SingleFlight
+from island_ssh.service.batching import GroupCommit, SingleFlight
 from island_ssh.testing.waiting import wait_for
 
 

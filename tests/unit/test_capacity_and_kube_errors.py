@@ -1,4 +1,4 @@
-from island_ssh.capacity import capacity_problem, free_memory
+from island_ssh.core.capacity import capacity_problem, free_memory
 
 
 def node(name, branch, memory):
@@ -35,8 +35,8 @@ def test_unknown_branch_says_so():
 
 
 def test_kubectl_error_names_the_error_line_not_a_warning():
-    from island_ssh.errors import NotFound
-    from island_ssh.kube import kubectl_error
+    from island_ssh.core.errors import NotFound
+    from island_ssh.kube.kubectl import kubectl_error
     stderr = ("Warning: Immediate deletion does not wait for confirmation that the running resource has been "
               "terminated.\nError from server (NotFound): pods \"x\" not found\n")
     err = kubectl_error("kubectl delete pod x", 1, stderr)

@@ -2,7 +2,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from island_ssh.clock import (
+from island_ssh.core.clock import (
     ClockError,
     ClockSetting,
     describe_offset,

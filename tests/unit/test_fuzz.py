@@ -4,8 +4,8 @@ import json
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from island_ssh.podstate import POD_STATES, PodParseError, PodView, classify
-from island_ssh.watch import WatchParseError, parse_pod_list, parse_watch_line
+from island_ssh.core.podstate import POD_STATES, PodParseError, PodView, classify
+from island_ssh.core.watch_events import WatchParseError, parse_pod_list, parse_watch_line
 
 from .helpers import pod, pod_names, watch_line
 

@@ -7,11 +7,11 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from island_ssh.config import HostAlias, IslandSettings
-from island_ssh.errors import ConfigError, InvalidInput
-from island_ssh.manifests import (
+from island_ssh.resources import load_template
+from island_ssh.core.settings import HostAlias, IslandSettings
+from island_ssh.core.errors import ConfigError, InvalidInput
+from island_ssh.core.manifests import (
     IslandSpec,
-    load_template,
     owner_slug,
     pod_name,
     render_pod,
@@ -20,7 +20,7 @@ from island_ssh.manifests import (
     server_env,
     to_yaml,
 )
-from island_ssh.validate import RESERVED_ENV_NAMES
+from island_ssh.core.validate import RESERVED_ENV_NAMES
 
 from .helpers import seed_documents
 
@@ -57,7 +57,7 @@ def seed_spec(**changes):
 
 @pytest.fixture(scope="module")
 def rendered(seed_settings):
-    return render_pod(seed_spec(), seed_settings, "default")
+    return render_pod(seed_spec(), seed_settings, "default", load_template("pod"))
 
 
 def test_name_and_labels(rendered, seed):
@@ -109,17 +109,17 @@ def test_rendered_keys_are_the_seeds_plus_known_additions(rendered, seed):
 
 
 def test_pv_and_pvc_equal_the_seed(seed, seed_settings):
-    assert render_pv() == seed["pv"]
-    assert render_pv(seed_settings.code_mount) == seed["pv"]
-    assert render_pvc() == seed["pvc"]
-    pvc = render_pvc(seed_settings.code_claim, "default")
+    assert render_pv(load_template("pv")) == seed["pv"]
+    assert render_pv(load_template("pv"), seed_settings.code_mount) == seed["pv"]
+    assert render_pvc(load_template("pvc")) == seed["pvc"]
+    pvc = render_pvc(load_template("pvc"), seed_settings.code_claim, "default")
     assert pvc["metadata"].pop("namespace") == "default"
     assert pvc == seed["pvc"]
-    assert render_pv("/srv/code", storage="20Gi")["spec"]["hostPath"]["path"] == "/srv/code"
+    assert render_pv(load_template("pv"), "/srv/code", storage="20Gi")["spec"]["hostPath"]["path"] == "/srv/code"
 
 
 def test_to_yaml_round_trips_all_three(rendered, seed_settings):
-    docs = [rendered, render_pv(), render_pvc(seed_settings.code_claim, "default")]
+    docs = [rendered, render_pv(load_template("pv")), render_pvc(load_template("pvc"), seed_settings.code_claim, "default")]
     text = to_yaml(docs)
     assert text.startswith("---\n") and text.count("\n---\n") == 2
     assert "刘电波" in text  # allow_unicode: readable, not \u escapes
@@ -132,13 +132,13 @@ def test_reserved_env_covers_every_name_we_set(seed_settings):
 
 
 def test_extra_env_comes_after_ours(seed_settings):
-    pod = render_pod(seed_spec(extra_env={"JAVA_OPTS": "-Xmx1g", "B": "2"}), seed_settings, "ns")
+    pod = render_pod(seed_spec(extra_env={"JAVA_OPTS": "-Xmx1g", "B": "2"}), seed_settings, "ns", load_template("pod"))
     env = pod["spec"]["containers"][0]["env"]
     assert [e["name"] for e in env[-2:]] == ["JAVA_OPTS", "B"]
 
 
 def test_empty_start_time_and_host_aliases():
-    pod = render_pod(seed_spec(start_time=""), IslandSettings(), "default")
+    pod = render_pod(seed_spec(start_time=""), IslandSettings(), "default", load_template("pod"))
     assert pod["spec"]["containers"][0]["command"][-1] == ""
     assert "hostAliases" not in pod["spec"]
 
@@ -146,7 +146,7 @@ def test_empty_start_time_and_host_aliases():
 def test_template_extras_pass_through():
     template = load_template("pod")
     template["spec"]["tolerations"] = [{"key": "dedicated", "operator": "Exists"}]
-    pod = render_pod(seed_spec(), IslandSettings(), "default", template=template)
+    pod = render_pod(seed_spec(), IslandSettings(), "default", template)
     assert pod["spec"]["tolerations"] == [{"key": "dedicated", "operator": "Exists"}]
     assert "tolerations" not in load_template("pod")["spec"]  # the cached template is not mutated
 
@@ -188,7 +188,7 @@ def test_pod_name_refuses_unusable_branch():
 )
 def test_render_validates_every_user_field(changes, field):
     with pytest.raises(InvalidInput) as info:
-        render_pod(seed_spec(**changes), IslandSettings(), "default")
+        render_pod(seed_spec(**changes), IslandSettings(), "default", load_template("pod"))
     assert str(info.value).startswith(field)
 
 
@@ -220,7 +220,7 @@ def check_owner(value):
 
 
 def assert_round_trip(spec, island=IslandSettings()):
-    pod = render_pod(spec, island, "default")
+    pod = render_pod(spec, island, "default", load_template("pod"))
     text = to_yaml([pod])
     docs = list(yaml.safe_load_all(text))
     assert docs == [pod]
@@ -256,7 +256,7 @@ def test_round_trip_property(owner, value, start):
 def test_to_wire_is_one_json_object_per_line_and_keeps_every_character(rendered):
     import json
 
-    from island_ssh.manifests import to_wire
+    from island_ssh.core.manifests import to_wire
     docs = [rendered, {**rendered, "metadata": {**rendered["metadata"], "name": "second"}}]
     wire = to_wire(docs)
     assert wire.endswith(b"\n") and wire.count(b"\n") == 2  # JSON escapes every newline in a value

@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from island_ssh.podstate import PodParseError, PodView, classify
+from island_ssh.core.podstate import PodParseError, PodView, classify
 
 from .helpers import pod, pod_names
 

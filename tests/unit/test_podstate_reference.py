@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from island_ssh.podstate import ID_LABEL, WAITING_ERRORS, PodParseError, PodView, classify
+from island_ssh.core.podstate import ID_LABEL, WAITING_ERRORS, PodParseError, PodView, classify
 
 from .helpers import pod, pod_names
 from .test_fuzz import pod_like, replace_one_subtree

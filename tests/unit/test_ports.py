@@ -1,7 +1,7 @@
 import pytest
 
-from island_ssh.errors import ConfigError, InvalidInput
-from island_ssh.ports import island_for_port, max_island_id, ports_for, validate_range
+from island_ssh.core.errors import ConfigError, InvalidInput
+from island_ssh.core.ports import island_for_port, max_island_id, ports_for, validate_range
 
 
 def test_seed_island_269_gets_the_seed_ports():

@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-from island_ssh.podstate import PodView, classify
-from island_ssh.statemachine import (
+from island_ssh.core.podstate import PodView, classify
+from island_ssh.core.statemachine import (
     ISLAND_STATES,
     IslandSnapshot,
     StateMachineError,

@@ -1,7 +1,7 @@
 import pytest
 
-from island_ssh.errors import InvalidInput
-from island_ssh.validate import (
+from island_ssh.core.errors import InvalidInput
+from island_ssh.core.validate import (
     InvalidField,
     memory_bytes,
     validate_branch,
@@ -128,7 +128,7 @@ def test_island_id():
 from dataclasses import dataclass as _dataclass, field as _field  # noqa: E402
 
 from island_ssh.config import IslandSettings  # noqa: E402
-from island_ssh.validate import ValidLaunch, validate_launch  # noqa: E402
+from island_ssh.core.validate import ValidLaunch, validate_launch  # noqa: E402
 
 
 @_dataclass(frozen=True)

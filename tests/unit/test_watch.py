@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from island_ssh.watch import WatchEvent, WatchParseError, parse_pod_list, parse_watch_line
+from island_ssh.core.watch_events import WatchEvent, WatchParseError, parse_pod_list, parse_watch_line
 
 from .helpers import pod, watch_line
 
@@ -90,7 +90,7 @@ def test_bad_pod_list(text):
 
 
 def test_stdlib_fallback_parses_the_same(monkeypatch):
-    import island_ssh.watch as watch
+    import island_ssh.core.watch_events as watch
 
     line = watch_line("MODIFIED", pod("ready"))
     fast = parse_watch_line(line)

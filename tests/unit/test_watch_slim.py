@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from island_ssh.podstate import classify
-from island_ssh.watch import (
+from island_ssh.core.podstate import classify
+from island_ssh.core.watch_events import (
     POD_EVENT_TYPES, WatchEvent, WatchParseError, _slim_event, parse_watch_line, slim_pod,
 )
 

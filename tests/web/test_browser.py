@@ -53,7 +53,7 @@ def server(island_env):
     finally:
         httpd.close()
         thread.join(5)
-        app.extensions["island_ssh.feed"].close()
+        app.extensions["island_ssh.service.feed"].close()
 
 
 @pytest.fixture(scope="module")

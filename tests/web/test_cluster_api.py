@@ -19,7 +19,7 @@ def client(island_env):
     settings = web_settings(island_env.settings)
     app = create_app(settings, service=island_env.service)
     yield app.test_client()
-    app.extensions["island_ssh.feed"].close()
+    app.extensions["island_ssh.service.feed"].close()
 
 
 def island_now(island: dict) -> dt.datetime:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from flask import Flask, g, request
 
-from island_ssh.errors import ConfigError
+from island_ssh.core.errors import ConfigError
 from island_ssh_web import create_blueprint
 from web_support import allocate, service_without_cluster, web_settings
 

@@ -14,7 +14,7 @@ import pytest
 import requests
 from waitress.server import create_server
 
-from island_ssh.feed import EventFeed, FeedCursor
+from island_ssh.service.feed import EventFeed, FeedCursor
 from island_ssh_web import create_app
 from web_support import LIU, allocate, bearer, service_without_cluster, wait_for, web_settings
 
@@ -48,7 +48,7 @@ def test_cursor_gives_up_a_gap_after_the_grace():
 # -- EventFeed over MariaDB --------------------------------------------------------------------------
 WRITER = """
 import sys
-from island_ssh.config import DatabaseSettings
+from island_ssh.core.settings import DatabaseSettings
 from island_ssh.store import Store
 settings = DatabaseSettings(host=sys.argv[1], port=int(sys.argv[2]), user=sys.argv[3], password=sys.argv[4],
                             name=sys.argv[5])
@@ -117,7 +117,7 @@ def served(store, db_settings):
     finally:
         server.close()
         thread.join(5)
-        app.extensions["island_ssh.feed"].close()
+        app.extensions["island_ssh.service.feed"].close()
 
 
 def read_events(response, into: list, stop: threading.Event):

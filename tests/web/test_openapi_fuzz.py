@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: E402
 
-from island_ssh.service import IslandService  # noqa: E402
+from island_ssh.service.islands import IslandService  # noqa: E402
 from island_ssh_web import create_app  # noqa: E402
 from web_support import LIU, bearer, web_settings  # noqa: E402
 
@@ -30,7 +30,7 @@ def fuzz_app(island_env):
     service = IslandService(narrow, island_env.store, island_env.kubectl)
     app = create_app(web_settings(narrow), service=service, stream_seconds=0.3, heartbeat=0.1)
     yield app
-    app.extensions["island_ssh.feed"].close()
+    app.extensions["island_ssh.service.feed"].close()
     island_env.cleanup()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from island_ssh.config import DEFAULT_CONFIG, load_settings
-from island_ssh.service import IslandService, token_hash
+from island_ssh.service.islands import IslandService, token_hash
 from island_ssh_web import create_app
 
 

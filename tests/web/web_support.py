@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from island_ssh.config import DEFAULT_CONFIG, load_settings
-from island_ssh.service import IslandService, token_hash
+from island_ssh.service.islands import IslandService, token_hash
 
 TOKENS = {"tok-liu-0123456789abcdef": "刘电波", "tok-bob-0123456789abcdef": "bob",
           "tok-root-0123456789abcdef": "admin"}

@@ -1,0 +1,227 @@
+"""Container processes: start one in its own namespaces, stop it, exec into it. Thin I/O.
+
+Process shape of one container::
+
+    kubelet (us) ── setpriv --pdeathsig KILL ─exec→ unshare --mount --pid --uts --fork --mount-proc
+                      --kill-child=SIGKILL ── container_init.py (PID 1 inside) ─exec→ the command
+
+We are the parent of ``unshare`` and always wait on it; ``unshare`` waits on the namespace's init
+and exits with its status (or dies by its signal). If we die, the kernel kills ``unshare``
+(pdeathsig), which kills the init (--kill-child), which takes the whole PID namespace with it:
+nothing outlives the kubelet. Signals go to the init through a pidfd, so a recycled PID can never
+be hit. ``unshare`` ignores SIGTERM while it waits, and an init without a SIGTERM handler ignores
+it too (as in Docker): ``stop`` then falls back to SIGKILL after the grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from island_sandbox import container_init
+
+INIT_SCRIPT = Path(container_init.__file__)
+TOOL_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class LaunchError(Exception):
+    """The container could not be started; ``reason`` is the Kubernetes reason to report."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class ExecTimedOut(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Bind:
+    source: str
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    container_id: str
+    argv: list[str]
+    env: dict[str, str]
+    working_dir: str
+    log_path: Path
+    binds: list[Bind] = field(default_factory=list)
+    hostname: str = ""
+    cgroup_procs: str | None = None
+
+    def init_spec(self) -> dict:
+        return {
+            "argv": self.argv,
+            "env": self.env,
+            "working_dir": self.working_dir,
+            "hostname": self.hostname,
+            "cgroup_procs": self.cgroup_procs,
+            "binds": [{"source": b.source, "target": b.target, "read_only": b.read_only} for b in self.binds],
+        }
+
+
+def exit_code_of(returncode: int) -> int:
+    """asyncio's returncode (negative: killed by that signal) as a container exit code."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def _child_pid(parent: int) -> int | None:
+    try:
+        children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None
+
+
+class ContainerProcess:
+    def __init__(self, proc: asyncio.subprocess.Process, init_pid: int, pidfd: int) -> None:
+        self.proc = proc
+        self.init_pid = init_pid
+        self._pidfd = pidfd
+        self._exit_code: int | None = None
+
+    @property
+    def exit_code(self) -> int | None:
+        return self._exit_code
+
+    async def wait(self) -> int:
+        returncode = await self.proc.wait()
+        if self._exit_code is None:
+            self._exit_code = exit_code_of(returncode)
+            os.close(self._pidfd)
+        return self._exit_code
+
+    def signal_init(self, sig: int) -> None:
+        if self._exit_code is not None:
+            return
+        try:
+            signal.pidfd_send_signal(self._pidfd, sig)
+        except ProcessLookupError:
+            pass
+
+    async def stop(self, grace: float, kill_timeout: float = 10.0) -> int:
+        if self._exit_code is not None:
+            return self._exit_code
+        if grace > 0:
+            self.signal_init(signal.SIGTERM)
+            try:
+                async with asyncio.timeout(grace):
+                    return await asyncio.shield(self.wait())
+            except TimeoutError:
+                pass
+        self.signal_init(signal.SIGKILL)
+        try:
+            async with asyncio.timeout(kill_timeout):
+                return await asyncio.shield(self.wait())
+        except TimeoutError:
+            self.proc.kill()  # unshare itself; its death kills the init (--kill-child)
+            return await self.wait()
+
+
+async def _read_status_line(fd: int, timeout: float) -> bytes:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
+                                                os.fdopen(fd, "rb", 0))
+    try:
+        # not wait_for: a cancel (the pod stopped while its container starts) must not be swallowed
+        async with asyncio.timeout(timeout):
+            return await reader.readline()
+    finally:
+        transport.close()
+
+
+async def launch(plan: LaunchPlan, setup_timeout: float = 30.0) -> ContainerProcess:
+    """Start the container; returns once its command has been exec'd, or raises LaunchError."""
+    read_fd, write_fd = os.pipe()
+    env = {"PATH": TOOL_PATH, "ISLAND_SANDBOX_STATUS_FD": str(write_fd),
+           "ISLAND_SANDBOX_CONTAINER_SPEC": json.dumps(plan.init_spec())}
+    try:
+        with open(plan.log_path, "ab") as log:
+            proc = await asyncio.create_subprocess_exec(
+                "setpriv", "--pdeathsig", "KILL", "--",
+                "unshare", "--mount", "--pid", "--uts", "--fork", "--mount-proc", "--kill-child=SIGKILL", "--",
+                sys.executable, "-I", "-S", str(INIT_SCRIPT),
+                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+                pass_fds=(write_fd,), start_new_session=True)
+    except OSError as exc:
+        os.close(read_fd)
+        raise LaunchError("RunContainerError", f"cannot start the container runtime ({exc}); the sandbox needs "
+                          "setpriv, unshare and nsenter from util-linux") from None
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)
+    try:
+        line = await _read_status_line(read_fd, setup_timeout)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise LaunchError("CreateContainerError", f"container setup did not finish within {setup_timeout:.0f}s")
+    except BaseException:
+        proc.kill()
+        await proc.wait()
+        raise
+    text = line.decode(errors="replace").strip()
+    if text != "ok":
+        await proc.wait()
+        if text.startswith("error "):
+            _, reason, message = (text.split(" ", 2) + [""])[:3]
+            raise LaunchError(reason, message)
+        raise LaunchError("StartError", f"container setup ended without a word (exit {proc.returncode}); "
+                          f"see {plan.log_path}")
+    init_pid = _child_pid(proc.pid)
+    try:
+        pidfd = os.pidfd_open(init_pid) if init_pid else -1
+    except ProcessLookupError:
+        pidfd = -1
+    if pidfd < 0:
+        # The command already exited between "ok" and here: nothing left to signal.
+        returncode = await proc.wait()
+        dead = ContainerProcess(proc, init_pid or 0, os.open("/dev/null", os.O_RDONLY))
+        dead._exit_code = exit_code_of(returncode)
+        return dead
+    return ContainerProcess(proc, init_pid, pidfd)
+
+
+async def exec_in(init_pid: int, argv: list[str], env: dict[str, str], working_dir: str,
+                  stdin: bytes | None, timeout: float, cgroup_procs: str | None = None) -> tuple[int, bytes, bytes]:
+    """Run argv in the container's mount+PID+UTS namespaces with its environment."""
+    if not argv:
+        raise ValueError("exec needs a command")
+    if "=" in argv[0]:
+        raise ValueError(f"exec: command {argv[0]!r} contains '=' (env would take it for a variable)")
+    # env -i runs after nsenter entered the namespaces, so LD_PRELOAD and friends resolve there.
+    command = ["nsenter", "-t", str(init_pid), "-m", "-p", "-u", "--",
+               "env", "-i", "-C", working_dir, "--", *[f"{k}={v}" for k, v in env.items()], *argv]
+    if cgroup_procs:
+        command = ["sh", "-c", 'echo $$ > "$1" && shift && exec "$@"', "sh", cgroup_procs, *command]
+    proc = await asyncio.create_subprocess_exec(
+        *command, stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={"PATH": TOOL_PATH},
+        start_new_session=True)
+    try:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel (see probes.py)
+        async with asyncio.timeout(timeout):
+            out, err = await proc.communicate(stdin)
+    except (TimeoutError, asyncio.CancelledError) as exc:
+        with contextlib.suppress(ProcessLookupError):  # the group may be gone already
+            os.killpg(proc.pid, signal.SIGKILL)  # nsenter and its forked child share this group
+        await proc.wait()
+        if isinstance(exc, asyncio.CancelledError):
+            raise
+        raise ExecTimedOut(f"exec {argv[0]!r} ran past {timeout:.0f}s and was killed") from None
+    return exit_code_of(proc.returncode), out, err

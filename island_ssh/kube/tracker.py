@@ -1,0 +1,306 @@
+"""The tracker: one reader per database turns `kubectl get pods -w` into stored transitions.
+
+Layers (STYLE.md 2 and 4): the SSH stream's reader thread only moves bytes into lines; here each
+line is parsed (island_ssh.core.watch_events), classified (island_ssh.core.podstate) and fed to the pure state
+machine (island_ssh.core.statemachine); a transition is stored with its event in one transaction
+(store.transition) and then announced to in-process subscribers. ``run_watch`` handles one watch;
+``_run`` is the restart loop around it (a silent end of ``kubectl -w`` is normal, not an error).
+
+Only the process holding the MySQL named lock acts, so several web workers never write duplicate
+transitions. Other processes read transitions back from island_events (island_ssh.service.feed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+from island_ssh.core.settings import IslandSettings, TrackerSettings
+from island_ssh.core.errors import IslandError
+from island_ssh.kube.kubectl import Kubectl, MANAGED_SELECTOR
+from island_ssh.core.podstate import GENERATION_LABEL, SERVER_CONTAINER, classify  # noqa: F401  (both re-exported: service, tests)
+from island_ssh.ssh import StreamTimeout
+from island_ssh.core.statemachine import IslandSnapshot, check_timeout, next_transition, on_relist
+from island_ssh.store import Move
+from island_ssh.core.watch_events import WatchParseError, parse_watch_line
+
+log = logging.getLogger(__name__)
+
+WAITING_STATES = ("allocated", "applying", "pending", "unschedulable", "creating", "starting")
+FIRST_LINE_WAIT = 2.0  # seconds to let kubectl start its own list before we list (see _relist)
+
+
+@dataclass(frozen=True)
+class Announcement:
+    island_id: int
+    generation: int
+    from_state: str | None
+    to_state: str
+    reason: str | None
+    message: str | None
+    at: float
+
+
+BATCH_MAX = 500
+"""Watch lines handled together at most: those already waiting when one is taken share one
+read of their rows and one transaction (one commit) for their transitions."""
+
+
+def _after(row, t):
+    """The row as it will read once ``t`` is stored (for the next event of the same batch)."""
+    return dataclasses.replace(
+        row, state=t.to_state, reason=t.reason, message=t.message, node=t.node or row.node,
+        host_ip=t.host_ip or row.host_ip,
+        resource_version=row.resource_version if t.resource_version is None else t.resource_version)
+
+
+def _next_line(stream, timeout: float) -> str | None:
+    """The first line if one comes within timeout, else None (also at a quick end)."""
+    try:
+        return stream.get_line(timeout=timeout)
+    except StreamTimeout:
+        return None
+
+
+class Tracker:
+    def __init__(self, kubectl: Kubectl, store, islands: IslandSettings, settings: TrackerSettings,
+                 server_container: str = SERVER_CONTAINER, selector: str = MANAGED_SELECTOR) -> None:
+        self.kubectl = kubectl
+        self.store = store
+        self.islands = islands
+        self.settings = settings
+        self.server_container = server_container
+        self.selector = selector
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._subscribers: list[queue.Queue] = []
+        self._sub_lock = threading.Lock()
+        self.acting = threading.Event()
+        """Set while this process holds the tracker lock and follows the watch."""
+        self.watch_started = threading.Event()
+        self.watches = 0
+        self.last_error: BaseException | None = None
+        self._last_timeout_check = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> "Tracker":
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="island-tracker", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise IslandError(f"tracker thread did not stop within {timeout:.0f}s")
+            self._thread = None
+
+    def __enter__(self) -> "Tracker":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- subscribers ---------------------------------------------------------------------------
+    def subscribe(self) -> queue.Queue:
+        q: queue.Queue = queue.Queue(maxsize=10000)
+        with self._sub_lock:
+            self._subscribers.append(q)
+        return q
+
+    def unsubscribe(self, q: queue.Queue) -> None:
+        with self._sub_lock:
+            if q in self._subscribers:
+                self._subscribers.remove(q)
+
+    def _announce(self, a: Announcement) -> None:
+        with self._sub_lock:
+            subs = list(self._subscribers)
+        for q in subs:
+            try:
+                q.put_nowait(a)
+            except queue.Full:
+                log.warning("tracker subscriber queue full; dropping an announcement")
+
+    # -- the restart loop ----------------------------------------------------------------------
+    def _run(self) -> None:
+        backoff = self.settings.restart_backoff
+        while not self._stop.is_set():
+            try:
+                with self.store.named_lock(self.settings.lock_name, timeout=0) as acquired:
+                    if not acquired:
+                        self.acting.clear()
+                        self._stop.wait(2.0)
+                        continue
+                    self.acting.set()
+                    while not self._stop.is_set():
+                        started = time.monotonic()
+                        try:
+                            self.run_watch()
+                        except IslandError as exc:
+                            self.last_error = exc
+                            log.warning("tracker watch failed: %s", exc)
+                        if time.monotonic() - started > 5 * self.settings.restart_backoff_max:
+                            backoff = self.settings.restart_backoff
+                        if self._stop.wait(backoff):
+                            break
+                        backoff = min(backoff * 2, self.settings.restart_backoff_max)
+            except IslandError as exc:  # lost the database: the lock is gone with its connection
+                self.last_error = exc
+                log.warning("tracker lost its lock connection: %s", exc)
+                self.acting.clear()
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self.settings.restart_backoff_max)
+        self.acting.clear()
+
+    def run_watch(self) -> None:
+        """Follow one `kubectl get pods -w` until it ends, goes stale, or we are stopped."""
+        stream = self.kubectl.watch_pods(self.selector)
+        self.watches += 1
+        try:
+            first = _next_line(stream, FIRST_LINE_WAIT)
+            self._relist()
+            self.watch_started.set()
+            if first is not None:
+                self.handle_line(first)
+            last_line = last_relist = time.monotonic()
+            while not self._stop.is_set():
+                try:
+                    line = stream.get_line(timeout=0.25)
+                except StreamTimeout:
+                    line = ""
+                now = time.monotonic()
+                if line is None:  # the watch ended; get_line raised instead if the connection dropped
+                    log.info("kubectl watch ended (exit %s); restarting", stream.exit_code)
+                    return
+                if line:
+                    last_line = now
+                    self.handle_lines([line] + stream.lines_ready(BATCH_MAX - 1))
+                elif now - last_line > self.settings.stale_after:
+                    log.info("kubectl watch silent for %.0fs; restarting", now - last_line)
+                    return
+                if now - last_relist > self.settings.relist_interval:
+                    last_relist = now
+                    self._relist()
+                self.check_timeouts()
+        finally:
+            stream.close()
+
+    # -- turning lines into transitions --------------------------------------------------------
+    def handle_line(self, line: str) -> None:
+        self.handle_lines([line])
+
+    def handle_lines(self, lines: list[str]) -> None:
+        """Watch lines in the order kubectl printed them; unparseable ones are logged and skipped."""
+        events = []
+        for line in lines:
+            try:
+                event = parse_watch_line(line, slim=True)  # only what classify and the labels need
+            except WatchParseError as exc:
+                log.warning("unparseable watch line skipped: %s", exc)
+                continue
+            if event.type in ("ADDED", "MODIFIED", "DELETED"):
+                events.append((event.type, event.object))
+        self.handle_pods(events)
+
+    def handle_pods(self, events: list[tuple[str, dict]]) -> None:
+        """Pod events, in order: one read of their islands' rows, one transaction for every
+        transition they cause. A later event of the same island is judged against the state the
+        earlier one moves it to; if the store refuses a move (the row changed meanwhile: a
+        delete, a restart), that island's later events are judged again against the fresh row."""
+        views = []
+        for event_type, pod in events:
+            view = classify(pod, self.server_container)
+            if view.island_id is not None:
+                views.append((event_type, pod, view))
+        if not views:
+            return
+        ids = list(dict.fromkeys(view.island_id for _, _, view in views))
+        rows = dict(zip(ids, self.store.get_many(ids)))
+        moves: list[tuple[int, object, object]] = []  # (index in views, row, transition)
+        for index, (event_type, pod, view) in enumerate(views):
+            row = rows[view.island_id]
+            if row is None or not self._same_incarnation(row, pod):
+                continue
+            transition = next_transition(IslandSnapshot.of(row), event_type, view)
+            if transition is not None:
+                moves.append((index, row, transition))
+                rows[view.island_id] = _after(row, transition)
+        refused_at: dict[int, int] = {}
+        for (index, row, _), ok in zip(moves, self._store_many([(row, t) for _, row, t in moves])):
+            if not ok and row.island_id not in refused_at:
+                refused_at[row.island_id] = index
+        if refused_at:
+            self.handle_pods([(event_type, pod) for index, (event_type, pod, view) in enumerate(views)
+                              if index > refused_at.get(view.island_id, len(views))])
+
+    @staticmethod
+    def _same_incarnation(row, pod: dict) -> bool:
+        meta = pod.get("metadata") or {}
+        if row.pod_name and meta.get("name") != row.pod_name:
+            return False
+        generation = (meta.get("labels") or {}).get(GENERATION_LABEL)
+        return generation is None or str(row.generation) == str(generation)
+
+    def _store_many(self, moves: list) -> list[bool]:
+        """Store each (row, transition) as a move from the row's state, in ONE transaction, and
+        announce the ones the store took, in order."""
+        if not moves:
+            return []
+        outcomes = self.store.transition_batch([
+            Move(row.island_id, row.generation, t.to_state, t.reason, t.message, t.node, t.host_ip,
+                 t.resource_version, row.state) for row, t in moves])
+        at = time.time()
+        for (row, t), ok in zip(moves, outcomes):
+            if ok:
+                self._announce(Announcement(row.island_id, row.generation, row.state, t.to_state,
+                                            t.reason, t.message, at))
+        return outcomes
+
+    def _relist(self) -> None:
+        """Derive what the gap between two watches hid: pods gone -> deleted or lost.
+
+        Listing after kubectl started its own list+watch means a pod deleted in between shows
+        up in one of the two; the recover job covers anything a crash of ours loses."""
+        listing = self.kubectl.pods(self.selector)
+        by_id: dict[int, dict] = {}
+        for pod in listing.get("items") or []:
+            view = classify(pod, self.server_container)
+            if view.island_id is not None:
+                by_id[view.island_id] = pod
+        moves = []
+        for row in self.store.active():
+            if row.state in ("allocated",):
+                continue  # nothing applied yet: not ours to judge
+            pod = by_id.get(row.island_id)
+            if pod is not None and not self._same_incarnation(row, pod):
+                pod = None
+            view = classify(pod, self.server_container) if pod is not None else None
+            if view is None and row.state == "applying":
+                continue  # apply may still be in flight; recover decides for stuck rows
+            transition = on_relist(IslandSnapshot.of(row), view)
+            if transition is not None:
+                moves.append((row, transition))
+        self._store_many(moves)
+
+    def check_timeouts(self, force: bool = False) -> None:
+        now = time.time()
+        if not force and now - self._last_timeout_check < 1.0:
+            return
+        self._last_timeout_check = now
+        moves = []
+        for row in self.store.active():
+            if row.state not in WAITING_STATES or row.state == "allocated":
+                continue
+            started = row.applied_at.timestamp() if getattr(row, "applied_at", None) else row.created_at.timestamp()
+            transition = check_timeout(IslandSnapshot.of(row), started, now, self.islands.ready_timeout)
+            if transition is not None:
+                moves.append((row, transition))
+        self._store_many(moves)

@@ -1,0 +1,264 @@
+"""``island-ssh doctor``: check, one line each, that everything island_ssh needs is in place.
+
+Each check says what it found and, on failure, what to do. Checks that need an earlier one
+(kubectl needs the SSH login) are skipped with a line saying why, instead of piling up errors.
+Nothing is changed anywhere: pod creation is checked with a server-side dry run, deletion by
+deleting a pod name that does not exist (the API server checks the permission first).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import sys
+from dataclasses import dataclass
+from typing import Callable, Iterator
+from urllib.parse import urlsplit
+
+import click
+import paramiko
+import yaml
+
+from island_ssh.config import Settings, load_settings
+from island_ssh.resources import load_template
+from island_ssh.core.errors import ConfigError, IslandError, KubectlError, NotFound
+
+OK, FAIL, WARN, SKIP = "ok", "FAIL", "warn", "skip"
+EXIT_CONFIG, EXIT_UNREACHABLE, EXIT_KUBECTL, EXIT_PERMISSION = 3, 7, 8, 5
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str
+    """ok | FAIL | warn (could not be fully checked) | skip (an earlier check failed)"""
+    detail: str
+    exit_code: int = 0
+    """The CLI's exit code for this failure (see island_ssh.cli.main)."""
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "status": self.status.lower(), "detail": self.detail}
+
+
+class Doctor:
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+        self.settings: Settings | None = None
+        self.shell = None
+        self.kubectl = None
+
+    def checks(self) -> Iterator[Check]:
+        """The checks in order, each yielded as soon as it is done (the CLI prints it at once)."""
+        config = self.check_config()
+        yield config
+        if config.status != OK:
+            return
+        yield self.check_registration_url()
+        yield self.check_database()
+        yield self.check_host_key()
+        login = self.check_login()
+        yield login
+        if login.status != OK:
+            for name in ("kubectl", "list pods", "create pods", "exec into pods", "delete pods", "code volume"):
+                yield Check(name, SKIP, "needs the SSH login above")
+            return
+        kubectl = self.check_kubectl()
+        yield kubectl
+        if kubectl.status != OK:
+            for name in ("list pods", "create pods", "exec into pods", "delete pods", "code volume"):
+                yield Check(name, SKIP, "needs kubectl above")
+            return
+        yield from self.check_permissions()
+        yield self.check_storage()
+
+    def close(self) -> None:
+        if self.shell is not None:
+            self.shell.close()
+
+    # -- the checks ------------------------------------------------------------------------------
+    def check_config(self) -> Check:
+        from island_ssh.service.recovery import check_recover_settings
+        try:
+            self.settings = load_settings(self.config_path)
+            check_recover_settings(self.settings)
+        except ConfigError as exc:
+            return Check("config", FAIL, exc.message, EXIT_CONFIG)
+        return Check("config", OK, f"{self.settings.source} parsed")
+
+    def check_registration_url(self) -> Check:
+        url = self.settings.islands.registration_url
+        parts = urlsplit(url or "")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return Check("registration url", FAIL, f"islands.registration_url is {url!r}; set it to the http(s) "
+                         f"address the pods call back (the web app)", EXIT_CONFIG)
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            addresses = sorted({a[4][0] for a in socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)})
+        except (socket.gaierror, ValueError) as exc:
+            return Check("registration url", FAIL, f"{url}: {parts.hostname} does not resolve ({exc}); fix "
+                         f"islands.registration_url or DNS", EXIT_CONFIG)
+        return Check("registration url", OK, f"{url} -> {', '.join(addresses)}")
+
+    def check_database(self) -> Check:
+        from island_ssh.store import Store
+        db = self.settings.database
+        try:
+            with Store(db) as store:
+                version = store.check_schema()
+        except IslandError as exc:
+            return Check("database", FAIL, exc.message, EXIT_UNREACHABLE)
+        return Check("database", OK, f"{db.user}@{db.host}:{db.port}/{db.name} answers; schema version {version} "
+                     f"is current")
+
+    def check_host_key(self) -> Check:
+        from island_ssh.ssh import SSHTarget, fingerprint
+        target = SSHTarget.from_settings(self.settings.ssh)
+        keys = paramiko.HostKeys()
+        try:
+            keys.load(target.known_hosts)
+        except FileNotFoundError:
+            return Check("host key", FAIL, f"known_hosts file {target.known_hosts} does not exist; put the master's "
+                         f"host key there (ssh-keyscan -p {target.port} {target.host}, after checking it)",
+                         EXIT_UNREACHABLE)
+        except (OSError, paramiko.SSHException) as exc:
+            return Check("host key", FAIL, f"cannot read {target.known_hosts}: {exc}", EXIT_UNREACHABLE)
+        found = keys.lookup(target.address)
+        if not found:
+            return Check("host key", FAIL, f"{target.address} is not in {target.known_hosts}; add the master's "
+                         f"host key there (ssh-keyscan -p {target.port} {target.host}, after checking it)",
+                         EXIT_UNREACHABLE)
+        listed = ", ".join(f"{k.get_name()} {fingerprint(k)}" for k in found.values())
+        return Check("host key", OK, f"{target.address} known: {listed}")
+
+    def check_login(self) -> Check:
+        from island_ssh.ssh import HostKeyError, RemoteShell, SSHTarget
+        target = SSHTarget.from_settings(self.settings.ssh)
+        self.shell = RemoteShell(target)
+        try:
+            self.shell.connect()
+        except HostKeyError as exc:
+            return Check("ssh login", FAIL, exc.message, EXIT_UNREACHABLE)
+        except IslandError as exc:
+            return Check("ssh login", FAIL, exc.message, EXIT_UNREACHABLE)
+        return Check("ssh login", OK, f"key auth as {target} works (host key matched)")
+
+    def check_kubectl(self) -> Check:
+        from island_ssh.kube.kubectl import Kubectl
+        self.kubectl = Kubectl(self.shell, self.settings.kube)
+        try:
+            out = self.kubectl.run("version", "--client", "-o", "json", namespaced=False)
+            version = json.loads(out).get("clientVersion", {}).get("gitVersion", "?")
+        except (IslandError, ValueError) as exc:
+            return Check("kubectl", FAIL, f"`{self.settings.kube.kubectl}` on the master: "
+                         f"{getattr(exc, 'message', exc)}; is kubectl on the login shell's PATH (kube.kubectl)?",
+                         EXIT_KUBECTL)
+        return Check("kubectl", OK, f"kubectl {version} runs on the master")
+
+    def check_permissions(self) -> Iterator[Check]:
+        ns = self.settings.kube.namespace
+        yield self._probe("list pods", lambda: self.kubectl.pods(),
+                          f"may list pods in namespace {ns}")
+        yield self._probe("create pods", self._dry_run_create, f"may create island pods in {ns} (server dry run)")
+        yield self._check_exec()
+        name = f"island-ssh-doctor-absent-{secrets.token_hex(4)}"
+
+        def delete_absent():
+            try:
+                self.kubectl.run("delete", "pod", name, "--dry-run=server", "--wait=false")
+            except NotFound:
+                return  # the API server checks permission before existence: NotFound means allowed
+        yield self._probe("delete pods", delete_absent, f"may delete pods in {ns}")
+
+    def _probe(self, name: str, call: Callable[[], object], ok_text: str) -> Check:
+        try:
+            call()
+        except KubectlError as exc:
+            denied = "forbidden" in exc.stderr.lower()
+            hint = "grant it with an RBAC Role/RoleBinding for the master's kubeconfig user" if denied else \
+                "is the API server up and the kubeconfig right?"
+            return Check(name, FAIL, f"{exc.message}; {hint}", EXIT_PERMISSION if denied else EXIT_KUBECTL)
+        except IslandError as exc:
+            return Check(name, FAIL, exc.message, EXIT_UNREACHABLE)
+        return Check(name, OK, ok_text)
+
+    def _dry_run_create(self) -> None:
+        from island_ssh.core.manifests import IslandSpec, render_pod
+        islands = self.settings.islands
+        spec = IslandSpec(island_id=islands.id_max, owner="island-ssh-doctor", branch=islands.default_branch,
+                          memory_request=islands.memory_request, memory_limit=islands.memory_limit,
+                          image=islands.image, token=secrets.token_urlsafe(24), debug_flag=islands.debug_flag)
+        pod = render_pod(spec, islands, self.settings.kube.namespace, load_template("pod"))
+        pod["metadata"]["name"] = f"island-ssh-doctor-probe-{secrets.token_hex(4)}"
+        self.kubectl.run("create", "--dry-run=server", "-f", "-", "-o", "name",
+                         stdin=yaml.safe_dump(pod, allow_unicode=True).encode("utf-8"))
+
+    def _check_exec(self) -> Check:
+        cmd = self.kubectl.command("auth", "can-i", "create", "pods", "--subresource=exec")
+        try:
+            result = self.shell.run(cmd, timeout=30.0)
+        except IslandError as exc:
+            return Check("exec into pods", FAIL, exc.message, EXIT_UNREACHABLE)
+        answer = result.stdout.strip()
+        if answer == "yes":
+            return Check("exec into pods", OK, f"may exec into pods in {self.settings.kube.namespace}")
+        if answer == "no":
+            return Check("exec into pods", FAIL, "kubectl auth can-i says no: the clock change needs pods/exec; grant "
+                         "create on pods/exec to the master's kubeconfig user", EXIT_PERMISSION)
+        first = next((l for l in result.stderr.splitlines() if l.strip()), "no answer")
+        return Check("exec into pods", WARN, f"not checked: the API server does not answer `kubectl auth can-i` "
+                     f"({first.strip()})")
+
+    def check_storage(self) -> Check:
+        claim = self.settings.islands.code_claim
+        try:
+            pvc = json.loads(self.kubectl.run("get", "pvc", claim, "-o", "json"))
+        except NotFound:
+            return Check("code volume", FAIL, f"PersistentVolumeClaim {claim} does not exist in namespace "
+                         f"{self.settings.kube.namespace}; create the PV and PVC (yaml_templates/pv.yaml, pvc.yaml)",
+                         EXIT_KUBECTL)
+        except (IslandError, ValueError) as exc:
+            return Check("code volume", FAIL, getattr(exc, "message", str(exc)), EXIT_KUBECTL)
+        phase = (pvc.get("status") or {}).get("phase")
+        volume = (pvc.get("spec") or {}).get("volumeName")
+        if phase != "Bound" or not volume:
+            return Check("code volume", FAIL, f"PersistentVolumeClaim {claim} is {phase or 'not bound'}; it must be "
+                         f"Bound to the PersistentVolume holding the game code", EXIT_KUBECTL)
+        try:
+            self.kubectl.run("get", "pv", volume, "-o", "name", namespaced=False)
+        except IslandError as exc:
+            return Check("code volume", FAIL, f"PersistentVolume {volume} of claim {claim}: {exc.message}",
+                         EXIT_KUBECTL)
+        return Check("code volume", OK, f"PersistentVolumeClaim {claim} is Bound to PersistentVolume {volume}")
+
+
+def exit_code(checks: list[Check]) -> int:
+    """0 when nothing failed, else the exit code of the first failure."""
+    return next((c.exit_code or 1 for c in checks if c.status == FAIL), 0)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="print the checks as JSON")
+@click.pass_obj
+def doctor(obj, as_json: bool) -> None:
+    """Check the config, the master (host key, key auth, kubectl, permissions), the database, the
+    registration address and the code volume; one line each."""
+    doc = Doctor(obj.config_path)
+    checks = []
+    colours = {OK: "green", FAIL: "red"}
+    try:
+        for check in doc.checks():
+            checks.append(check)
+            if not as_json:
+                # click.echo drops the colour when stdout is not a terminal
+                mark = click.style(f"{check.status:<4}", fg=colours.get(check.status, "yellow"), bold=True)
+                click.echo(f"{mark}  {check.name:<16} {check.detail}")
+    finally:
+        doc.close()
+    failed = [c for c in checks if c.status == FAIL]
+    if as_json:
+        click.echo(json.dumps({"ok": not failed, "checks": [c.as_dict() for c in checks]}, ensure_ascii=False,
+                              indent=2))
+    else:
+        click.echo(f"{len(failed)} of {len(checks)} checks failed" if failed else f"all {len(checks)} checks passed")
+    sys.exit(exit_code(checks))

@@ -1,0 +1,214 @@
+"""Run recovery: one run at a time (MySQL named lock); list pods, then rows; plan; act; report.
+
+The planning is pure (island_ssh.core.recovery_plan); this module only gathers its inputs and carries its
+actions out, each one conditional on the state it was planned from, so a tracker or a launch
+acting meanwhile wins and the action is reported as skipped, not forced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from island_ssh.core.settings import Settings
+from island_ssh.core.errors import AllocationError, ConfigError, IslandError
+from island_ssh.kube.kubectl import MANAGED_SELECTOR, Kubectl
+from island_ssh.core.recovery_plan import CHANGES_NOTHING, GENERATION_LABEL, KINDS, Action, list_resource_version, plan_recovery
+
+STUCK_ACTIONS = ("release", "reapply")
+ORPHAN_ACTIONS = ("adopt", "delete", "report")
+DELETE_KINDS = ("expire", "delete_orphan")
+
+
+@dataclass
+class Outcome:
+    action: Action
+    status: str
+    """planned (dry run) | done | reported | skipped (changed meanwhile) | failed"""
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.action.as_dict(), "status": self.status, "detail": self.detail}
+
+
+@dataclass
+class RecoveryReport:
+    dry_run: bool
+    another_running: bool = False
+    pods: int = 0
+    islands: int = 0
+    kubectl_seconds: float = 0.0
+    plan_seconds: float = 0.0
+    total_seconds: float = 0.0
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    def counts(self) -> dict[str, int]:
+        counts = {kind: 0 for kind in KINDS}
+        for o in self.outcomes:
+            if o.status in ("done", "planned", "reported"):
+                counts[o.action.kind] += 1
+        return counts
+
+    def as_dict(self) -> dict[str, Any]:
+        """The `recover --json` document; keys are stable for scripts."""
+        return {
+            "dry_run": self.dry_run, "another_running": self.another_running,
+            "pods": self.pods, "islands": self.islands,
+            "seconds": {"kubectl": round(self.kubectl_seconds, 3), "plan": round(self.plan_seconds, 3),
+                        "total": round(self.total_seconds, 3)},
+            "counts": self.counts(), "failed": len(self.failed),
+            "actions": [o.as_dict() for o in self.outcomes],
+        }
+
+    def summary_lines(self) -> list[str]:
+        if self.another_running:
+            return ["another recover run is active; this one did nothing"]
+        head = (f"recover{' (dry run: nothing changed)' if self.dry_run else ''}: {self.islands} islands, "
+                f"{self.pods} pods checked in {self.total_seconds:.2f} s (kubectl {self.kubectl_seconds:.2f} s)")
+        lines = [head]
+        for o in self.outcomes:
+            target = f"island {o.action.island_id}" if o.action.island_id is not None else f"pod {o.action.pod}"
+            tail = f" [{o.status}: {o.detail}]" if o.status in ("skipped", "failed") else ""
+            lines.append(f"  {o.action.kind:<19} {target:<12} {o.action.message}{tail}")
+        counts = {k: v for k, v in self.counts().items() if v}
+        found = ", ".join(f"{v} {k}" for k, v in counts.items()) or "nothing to repair"
+        verb = "would do" if self.dry_run else "did"
+        lines.append(f"{verb}: {found}" + (f"; {len(self.failed)} failed" if self.failed else ""))
+        return lines
+
+
+def check_recover_settings(settings: Settings) -> None:
+    r = settings.recover
+    if r.stuck_action not in STUCK_ACTIONS:
+        raise ConfigError(f"{settings.source}: recover.stuck_action is {r.stuck_action!r}; use one of "
+                          f"{', '.join(STUCK_ACTIONS)}")
+    if r.orphan_action not in ORPHAN_ACTIONS:
+        raise ConfigError(f"{settings.source}: recover.orphan_action is {r.orphan_action!r}; use one of "
+                          f"{', '.join(ORPHAN_ACTIONS)}")
+
+
+def run_recovery(settings: Settings, store, kubectl: Kubectl, service, *, dry_run: bool = False,
+                 now: float | None = None, clock: Callable[[], float] = time.time) -> RecoveryReport:
+    """One recovery run. ``now`` (epoch seconds) overrides the clock for the plan's ages."""
+    check_recover_settings(settings)
+    started = time.monotonic()
+    with store.named_lock(settings.recover.lock_name, timeout=0) as acquired:
+        if not acquired:
+            return RecoveryReport(dry_run=dry_run, another_running=True)
+        report = RecoveryReport(dry_run=dry_run)
+        # pods first, rows second: see island_ssh.core.recovery_plan on why the order matters
+        listing = kubectl.pods(MANAGED_SELECTOR, timeout=120.0)
+        report.kubectl_seconds = time.monotonic() - started
+        rows, registrations = store.active(), store.orphan_registrations()
+        planning = time.monotonic()
+        actions = plan_recovery(rows, listing.get("items") or [], registrations,
+                                now=clock() if now is None else now, settings=settings.recover,
+                                islands=settings.islands, list_rv=list_resource_version(listing))
+        report.plan_seconds = time.monotonic() - planning
+        report.pods, report.islands = len(listing.get("items") or []), len(rows)
+        if dry_run:
+            report.outcomes = [Outcome(a, "reported" if a.kind in CHANGES_NOTHING else "planned") for a in actions]
+        else:
+            report.outcomes = Executor(settings, store, kubectl, service).run(actions)
+        report.total_seconds = time.monotonic() - started
+        return report
+
+
+class Executor:
+    def __init__(self, settings: Settings, store, kubectl: Kubectl, service) -> None:
+        self.settings = settings
+        self.store = store
+        self.kubectl = kubectl
+        self.service = service
+
+    def run(self, actions: list[Action]) -> list[Outcome]:
+        failed_deletes = self._delete_pods([a.pod for a in actions if a.kind in DELETE_KINDS])
+        outcomes = []
+        for action in actions:
+            try:
+                if action.kind in DELETE_KINDS and action.pod in failed_deletes:
+                    outcomes.append(Outcome(action, "failed", failed_deletes[action.pod]))
+                    continue
+                outcomes.append(self._one(action))
+            except IslandError as exc:
+                outcomes.append(Outcome(action, "failed", exc.message.replace("\n", " ")))
+        return outcomes
+
+    def _delete_pods(self, names: list) -> dict[str, str]:
+        """Delete in one kubectl call, waiting for them to be gone (their host ports are then
+        free for the released ids); on failure, one by one. Returns {pod: error} of failures."""
+        names = sorted({n for n in names if n})
+        if not names:
+            return {}
+        grace = str(self.settings.kube.delete_grace_period)
+        try:
+            self.kubectl.run("delete", "pod", *names, f"--grace-period={grace}", "--wait=true",
+                             "--ignore-not-found=true", timeout=120.0 + len(names))
+            return {}
+        except IslandError:
+            failures = {}
+            for name in names:
+                try:
+                    self.kubectl.delete_pod(name, wait=True, timeout=120.0)
+                except IslandError as exc:
+                    failures[name] = exc.message
+            return failures
+
+    def _one(self, a: Action) -> Outcome:
+        if a.kind == "report_orphan":
+            return Outcome(a, "reported")
+        if a.kind == "delete_orphan":
+            return Outcome(a, "done")
+        if a.kind == "remove_registration":
+            # a launch may have re-used the id since we read: only remove what is still an orphan
+            if a.island_id not in {r.island_id for r in self.store.orphan_registrations()}:
+                return Outcome(a, "skipped", "the island exists again")
+            return self._done(a, self.store.delete_registration(a.island_id))
+        if a.kind == "reapply":
+            self.service.restart(a.island_id)
+            return Outcome(a, "done")
+        if a.kind == "adopt":
+            return self._adopt(a)
+        if a.kind == "expire":
+            # the pod is gone (deleted above): the generation guard is enough, whatever the state
+            return self._done(a, self.store.transition(a.island_id, a.generation, "deleted", a.reason, a.message))
+        ok = self.store.transition(a.island_id, a.generation, a.to_state, a.reason, a.message, node=a.node,
+                                   host_ip=a.host_ip, resource_version=a.resource_version, expected_from=a.from_state)
+        return self._done(a, ok)
+
+    @staticmethod
+    def _done(a: Action, ok: bool) -> Outcome:
+        return Outcome(a, "done") if ok else Outcome(a, "skipped", "changed meanwhile; left for the next run")
+
+    def _adopt(self, a: Action) -> Outcome:
+        info = a.adopt
+        token = info.get("token") or secrets.token_urlsafe(24)
+        # allocating from a range of one id claims exactly this id, atomically, if it is free
+        one_id = dataclasses.replace(self.settings.islands, id_min=a.island_id, id_max=a.island_id)
+        try:
+            row = self.store.allocate(owner=info["owner"], branch=info["branch"], pod_name_fn=lambda _id: a.pod,
+                                      overrides=info["overrides"], settings=one_id,
+                                      token_hash=hashlib.sha256(token.encode("utf-8")).hexdigest())
+        except AllocationError:
+            return Outcome(a, "skipped", f"island id {a.island_id} was taken meanwhile")
+        try:
+            if info.get("pod_generation") not in (None, str(row.generation)):
+                # the tracker follows a pod only when its generation label matches the row's
+                self.kubectl.run("label", "pod", a.pod, f"{GENERATION_LABEL}={row.generation}", "--overwrite")
+        except IslandError as exc:
+            self.store.release(row.island_id, row.generation, "AdoptFailed", exc.message)
+            raise
+        self.store.transition(row.island_id, row.generation, a.to_state, a.reason, a.message,
+                              node=a.node, host_ip=a.host_ip, expected_from="allocated")
+        if info.get("token") and a.host_ip and a.to_state in ("starting", "ready"):
+            # its registration row went with the released island; the pod registered only at start
+            self.store.register(row.island_id, token, a.host_ip, list(row.ports), a.pod)
+        return Outcome(a, "done", f"generation {row.generation}")

@@ -1,0 +1,59 @@
+"""Wiring: build the real objects (SSH shell, kubectl, store, tracker, service) from Settings.
+
+Kept apart from the use cases so tests and the demo can build the same graph around their own
+sandbox, and so web/ and the CLI never construct I/O objects themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from island_ssh.core.settings import Settings
+from island_ssh.kube.kubectl import Kubectl
+from island_ssh.service.islands import IslandService
+from island_ssh.ssh import RemoteShell, SSHTarget
+from island_ssh.store import Store
+from island_ssh.kube.tracker import Tracker
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    shell: RemoteShell
+    kubectl: Kubectl
+    store: Store
+    service: IslandService
+    tracker: Tracker | None = None
+
+    def close(self) -> None:
+        if self.tracker is not None:
+            self.tracker.stop()
+        self.shell.close()
+        close = getattr(self.store, "close", None)
+        if close:
+            close()
+
+    def __enter__(self) -> "Runtime":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def build_runtime(settings: Settings, with_tracker: bool = False, check_schema: bool = True) -> Runtime:
+    store = Store(settings.database)
+    if check_schema:
+        store.check_schema()
+    shell = RemoteShell(SSHTarget.from_settings(settings.ssh))
+    kubectl = Kubectl(shell, settings.kube)
+    service = IslandService(settings, store, kubectl)
+    tracker = Tracker(kubectl, store, settings.islands, settings.tracker) if with_tracker else None
+    if tracker is not None:
+        tracker.start()
+    return Runtime(settings, shell, kubectl, store, service, tracker)
+
+
+def build_service(settings: Settings) -> IslandService:
+    """For create_app(): a service whose tracker runs in this process (it acts only when it holds
+    the database's tracker lock, so several workers are safe)."""
+    return build_runtime(settings, with_tracker=True).service

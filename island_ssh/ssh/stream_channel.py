@@ -1,0 +1,210 @@
+"""A long-lived remote command (``kubectl get -w``) whose stdout is consumed line by line.
+
+It runs in the user's login shell on its own channel of the shared connection. A reader thread
+only moves bytes: recv -> LineSplitter -> queue (or the on_line callback). It keeps any exception
+for the consumer (re-raised by iteration, get_line and wait), stops on an Event and is joined
+with a timeout. The end of the command is a normal event: ``finished`` is set and ``exit_code``
+holds its status. A lost connection ends the stream with ConnectionLost so its owner restarts it.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Callable, Iterator
+
+import paramiko
+
+from island_ssh.core.line_splitter import DEFAULT_MAX_LINE, LineSplitter
+
+from island_ssh.ssh import framing
+from island_ssh.ssh.channel_io import drain, raise_if_lost, ready_event, run_exec, send_all, wait_readable
+from island_ssh.ssh.connection import Connection
+from island_ssh.ssh.errors import ConnectionLost, SSHError
+
+STDERR_TAIL = 64 * 1024
+JOIN_TIMEOUT = 5.0
+KILL_TIMEOUT = 3.0
+_END = object()
+
+
+class StreamTimeout(SSHError):
+    """Nothing arrived within the wait; the stream is still running: wait again or close it."""
+
+
+class Stream:
+    def __init__(
+        self,
+        conn: Connection,
+        command: str,
+        on_line: Callable[[str], None] | None = None,
+        max_line: int = DEFAULT_MAX_LINE,
+        open_timeout: float | None = None,
+    ) -> None:
+        self.command = command
+        self.finished = threading.Event()
+        """Set once the command ended, the stream was closed or failed."""
+        self.exception: BaseException | None = None
+        """Why the stream ended abnormally (ConnectionLost, ...); None for a normal end."""
+        self.exit_code: int | None = None
+        self.remote_pid: int | None = None
+        """PID (and process group) of the remote shell running the command."""
+        self._conn = conn
+        self._on_line = on_line
+        self._lines: queue.Queue = queue.Queue()
+        self._splitter = LineSplitter(max_line=max_line)
+        self._stderr = bytearray()
+        self._stop = threading.Event()
+        timeout = open_timeout or conn.target.connect_timeout
+        self._channel = conn.open_channel(timeout, f"stream `{command}`")
+        self._ready = ready_event(self._channel)
+        self._framed = framing.frame_stream(command, framing.new_token())
+        self._out_start = framing.MarkerScanner(self._framed.stdout_marker, with_value=True)
+        self._err_start = framing.MarkerScanner(self._framed.stderr_marker, with_value=False)
+        try:
+            with conn.watchdog(timeout, f"a shell request for stream `{command}`"):
+                try:
+                    self._channel.invoke_shell()
+                except (paramiko.SSHException, EOFError) as exc:
+                    raise_if_lost(conn, time.monotonic())
+                    raise SSHError(f"{conn.target} refused a shell for `{command}`: {exc}") from exc
+            send_all(self._channel, self._framed.script, conn, time.monotonic() + timeout, command)
+        except BaseException:
+            self._channel.close()
+            raise
+        self._thread = threading.Thread(target=self._read, name=f"island-ssh-stream:{command[:40]}", daemon=True)
+        self._thread.start()
+
+    # -- consumer side ----------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[str]:
+        while True:
+            item = self._lines.get()
+            if item is _END:
+                self._lines.put(_END)  # later readers see the end too
+                if self.exception is not None:
+                    raise self.exception
+                return
+            yield item
+
+    def get_line(self, timeout: float) -> str | None:
+        """The next line; None once the stream has ended and every line was taken.
+        Raises the stream's exception at its end, StreamTimeout if nothing came in time."""
+        try:
+            item = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            raise StreamTimeout(f"no line from `{self.command}` within {timeout}s; it is still running") from None
+        if item is _END:
+            self._lines.put(_END)
+            if self.exception is not None:
+                raise self.exception
+            return None
+        return item
+
+    def lines_ready(self, limit: int) -> list[str]:
+        """Up to ``limit`` lines already received, without waiting (the end stays for get_line)."""
+        lines: list[str] = []
+        while len(lines) < limit:
+            try:
+                item = self._lines.get_nowait()
+            except queue.Empty:
+                break
+            if item is _END:
+                self._lines.put(_END)
+                break
+            lines.append(item)
+        return lines
+
+    def wait(self, timeout: float) -> int | None:
+        """Wait for the command's end; its exit code (None if closed by us before it ended)."""
+        if not self.finished.wait(timeout):
+            raise StreamTimeout(f"`{self.command}` still running after {timeout}s")
+        if self.exception is not None:
+            raise self.exception
+        return self.exit_code
+
+    @property
+    def stderr(self) -> str:
+        """The last 64 KiB the command wrote to stderr."""
+        return bytes(self._stderr).decode("utf-8", errors="replace")
+
+    def close(self, timeout: float = JOIN_TIMEOUT) -> None:
+        """Stop the remote command (its process group gets SIGTERM), close the channel, join the
+        reader. Idempotent."""
+        self._stop.set()
+        if not self.finished.is_set() and self.remote_pid and self._conn.usable:
+            try:
+                run_exec(self._conn, framing.kill_group_command(self.remote_pid), None, KILL_TIMEOUT)
+            except SSHError:
+                pass  # closing the channel still ends the session
+        self._channel.close()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def __enter__(self) -> "Stream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- reader thread ----------------------------------------------------------------------
+
+    def _read(self) -> None:
+        since = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                if drain(self._channel, self._on_stdout, self._on_stderr):
+                    since = time.monotonic()
+                    continue
+                if self._channel.closed:
+                    drain(self._channel, self._on_stdout, self._on_stderr)
+                    self._finish_closed(since)
+                    return
+                self._conn.check_alive(since)
+                wait_readable(self._channel, self._ready, 3600.0)
+        except BaseException as exc:  # kept for the consumer, never lost in a log
+            if not self._stop.is_set():
+                self.exception = exc
+            self._channel.close()
+        finally:
+            self.finished.set()
+            self._lines.put(_END)
+
+    def _finish_closed(self, since: float) -> None:
+        tail = self._splitter.flush()
+        if tail is not None and self._out_start.done:
+            self._emit(tail)
+        if self._stop.is_set():
+            return
+        if self._conn.transport.is_active() and self._channel.exit_status_ready():
+            self.exit_code = self._channel.recv_exit_status()
+            return
+        raise_if_lost(self._conn, since)
+        raise ConnectionLost(f"stream `{self.command}` ended without an exit status; restart it", command=self.command)
+
+    def _on_stdout(self, data: bytes) -> None:
+        if not self._out_start.done:
+            if not self._out_start.feed(data):
+                return
+            self.remote_pid = self._out_start.value
+            data = self._out_start.trailing  # bytes after the START line are the command's
+            self._out_start.trailing = b""
+        for line in self._splitter.feed(data):
+            self._emit(line)
+
+    def _emit(self, line: str) -> None:
+        if self._on_line is not None:
+            self._on_line(line)
+        else:
+            self._lines.put(line)
+
+    def _on_stderr(self, data: bytes) -> None:
+        if not self._err_start.done:
+            if not self._err_start.feed(data):
+                return
+            data = self._err_start.trailing
+            self._err_start.trailing = b""
+        self._stderr += data
+        if len(self._stderr) > STDERR_TAIL:
+            del self._stderr[: len(self._stderr) - STDERR_TAIL]
