@@ -69,6 +69,9 @@ setup() {
 case "${1:-}" in
     setup) setup ;;
     demo) setup; shift; exec "$VENV/bin/island-ssh" demo "$@" ;;
-    test) setup; shift; exec "$VENV/bin/python" -m pytest "$@" ;;
+    test) setup; shift
+        log "checking the layer rules (lint-imports, contracts in setup.cfg)"
+        "$VENV/bin/lint-imports" --no-cache setup.cfg
+        exec "$VENV/bin/python" -m pytest "$@" ;;
     *) echo "usage: ./island.sh demo|test|setup" >&2; exit 2 ;;
 esac

@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/classify.py [--seconds 3] [--baseline DIR]
 
-The lines are the pod fixtures of tests/unit/pods (kubectl 1.35 -o json shapes, managedFields
+The lines are the pod fixtures of tests/core/pods (kubectl 1.35 -o json shapes, managedFields
 hidden as kubectl does by default, last-applied annotation present as client-side apply leaves
 it), printed as ``kubectl get pods -w --output-watch-events -o json`` would: one compact event
 per line. A second set gives every pod the seed's full hostAliases list (the largest pods we
@@ -44,7 +44,7 @@ from island_ssh.core.podstate import classify  # noqa: E402
 from island_ssh.core.watch_events import JSON_PARSER, parse_watch_line  # noqa: E402
 
 GOAL = 20_000
-PODS = ROOT / "tests" / "unit" / "pods"
+PODS = ROOT / "tests" / "core" / "pods"
 SERVER = "altraserver"
 SEED_ALIASES = [
     ("10.18.1.203", 5), ("10.17.1.113", 15), ("10.18.1.6", 6), ("10.17.1.76", 5), ("10.17.1.223", 3), ("10.17.1.95", 2),

@@ -95,7 +95,7 @@ def bench_real(n: int, args_chunk: int = 200) -> int:
     from island_ssh.service.recovery import run_recovery
     from island_ssh.service.wiring import build_runtime
     from island_sandbox.manager import Sandbox
-    from island_ssh.service.islands import token_hash
+    from island_ssh.core.tokens import hash_token
     from island_ssh.testing.mariadb import find_or_start_mariadb
 
     base = load_settings(DEFAULT_CONFIG, environ={})
@@ -120,7 +120,7 @@ def bench_real(n: int, args_chunk: int = 200) -> int:
             for _ in range(n):
                 token = secrets.token_urlsafe(24)
                 row = rt.store.allocate("bench", BRANCH, lambda i: pod_name("bench", BRANCH, i), {},
-                                        token_hash(token), settings.islands)
+                                        hash_token(token), settings.islands)
                 pod = render_pod(IslandSpec(island_id=row.island_id, owner="bench", branch=BRANCH,
                                             memory_request="64Mi", memory_limit="128Mi", token=token),
                                  settings.islands, settings.kube.namespace, load_template("pod"))

@@ -10,19 +10,18 @@ from flask import Response, jsonify, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from island_ssh.core.errors import InvalidInput, IslandNotFound, PermissionDenied
+from island_ssh.core.names import CONTAINERS, ISLAND_STATES, MAX_ID
 from island_ssh.service.islands import LaunchRequest
-from island_ssh.store import ISLAND_STATES
 
 from island_ssh_web import sse
 from island_ssh_web.auth import bearer_token
 from island_ssh_web.context import ctx
 from island_ssh_web.errors import TooManyStreams, UnsupportedMediaType
-from island_ssh_web.serialize import event_json, feed_item_json, island_json
+from island_ssh_web.openapi import build_spec
+from island_ssh_web.serialize import event_json, feed_item_json, island_json, vocabulary_json
 
 MAX_BODY = 256 * 1024
-MAX_ID = 2**32 - 1
 LAUNCH_FIELDS = ("owner", "branch", "start_time", "memory", "image", "env")
-CONTAINERS = ("altraserver", "side-container")
 
 
 # -- request parsing ---------------------------------------------------------------------------
@@ -240,8 +239,12 @@ def register(island_id: int):
     return jsonify({"island_id": island_id, "registered": True, "node_ip": fields["node_ip"]})
 
 
+def vocabulary():
+    """The names the page's script needs (no user: nothing here is private; the spec says as much)."""
+    return jsonify(vocabulary_json())
+
+
 def openapi_spec():
-    from island_ssh_web.openapi import build_spec
     c = ctx()
     return jsonify(build_spec(c.service.settings, server_url=url_for(".api_list_islands").rsplit("/api/", 1)[0]))
 
@@ -258,5 +261,6 @@ ROUTES = [
     ("/api/islands/<int:island_id>/events", "api_island_events", island_events, ["GET"]),
     ("/api/islands/<int:island_id>/register", "api_register", register, ["POST"]),
     ("/api/events", "api_events", event_stream, ["GET"]),
+    ("/api/vocabulary", "api_vocabulary", vocabulary, ["GET"]),
     ("/api/openapi.json", "api_openapi", openapi_spec, ["GET"]),
 ]

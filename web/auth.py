@@ -36,6 +36,9 @@ MAX_TOKEN = 4096
 class Unauthorized(IslandError):
     """No user: log in (the page) or send a token (the API)."""
 
+    cli_exit = 5  # not allowed, as PermissionDenied
+    http_status = 401
+
 
 class CSRFError(PermissionDenied):
     """A cookie-borne change without the page's CSRF token."""

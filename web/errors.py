@@ -11,9 +11,7 @@ import logging
 from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from island_ssh.core.errors import (AllocationError, CommandTimeout, InvalidInput, IslandError, IslandNotFound,
-                               KubectlError, NotFound, PermissionDenied, SSHError, StoreError)
-from island_ssh.service.islands import CapacityError
+from island_ssh.core.errors import InvalidInput, IslandError
 
 from island_ssh_web.auth import Unauthorized
 
@@ -23,27 +21,16 @@ log = logging.getLogger(__name__)
 class UnsupportedMediaType(InvalidInput):
     """The API takes JSON bodies."""
 
+    cli_exit = 2  # a refused request, like any refused value
+    http_status = 415
+
 
 class TooManyStreams(IslandError):
     """Every live-update slot of this worker is taken; the page falls back to polling."""
 
+    cli_exit = 1  # a web worker's limit: no command line path raises it
+    http_status = 503
 
-STATUS_OF = [
-    (Unauthorized, 401),
-    (PermissionDenied, 403),
-    (IslandNotFound, 404),
-    (NotFound, 404),
-    (UnsupportedMediaType, 415),
-    (CapacityError, 409),
-    (InvalidInput, 400),
-    (AllocationError, 409),
-    (TooManyStreams, 503),
-    (CommandTimeout, 504),
-    (KubectlError, 502),
-    (SSHError, 503),
-    (StoreError, 503),
-    (IslandError, 500),
-]
 
 ERROR_NAMES = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
                405: "MethodNotAllowed", 413: "RequestTooLarge", 415: "UnsupportedMediaType"}
@@ -58,7 +45,8 @@ HTTP_MESSAGES = {
 
 
 def status_of(exc: IslandError) -> int:
-    return next(code for cls, code in STATUS_OF if isinstance(exc, cls))
+    """The error's HTTP status: each class of the family carries it (``http_status``)."""
+    return type(exc).http_status
 
 
 def wants_json() -> bool:

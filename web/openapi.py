@@ -6,13 +6,11 @@ so a response that drifts from this text fails a test.
 
 from __future__ import annotations
 
-from island_ssh.store import ISLAND_STATES
+from island_ssh.core.names import CONTAINERS, ISLAND_STATES, MAX_ID, STATE_GROUPS
 
 _ONE_STATE = "(|" + "|".join(ISLAND_STATES) + ")"
 _STATE_LIST = f"^{_ONE_STATE}(,{_ONE_STATE})*$"
 """The `state` filter as the API reads it: comma-separated states, empty items ignored."""
-
-from island_ssh_web.api import CONTAINERS, MAX_ID
 
 START_TIME = r"^(|[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2})$"
 MEMORY = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$"
@@ -26,7 +24,7 @@ ERROR_CODES = {
     "409": "No capacity or no free island id right now",
     "413": "Body too large",
     "415": "The body must be JSON",
-    "502": "kubectl failed on the Kubernetes master",
+    "502": "kubectl failed on the Kubernetes master, or printed what we could not read",
     "503": "The master or the database cannot be reached (retry)",
     "504": "kubectl did not answer in time",
 }
@@ -53,6 +51,7 @@ def _nullable(schema: dict) -> dict:
 def schemas(settings) -> dict:
     text = {"type": "string"}
     time = _nullable({"type": "string", "format": "date-time"})
+    state = {"type": "string", "enum": list(ISLAND_STATES)}
     return {
         "Error": {"type": "object", "required": ["error", "message"], "properties": {
             "error": {"type": "string", "description": "the error's class name, e.g. InvalidInput"},
@@ -66,7 +65,7 @@ def schemas(settings) -> dict:
                    "properties": {
             "id": {"type": "integer"}, "generation": {"type": "integer"},
             "name": {"type": "string", "description": "the pod's name"},
-            "owner": text, "branch": text, "state": {"type": "string", "enum": list(ISLAND_STATES)},
+            "owner": text, "branch": text, "state": state,
             "reason": text, "message": text, "node": _nullable(text), "host_ip": _nullable(text),
             "ports": {"type": "array", "items": {"type": "integer"}},
             "address": _nullable({"type": "string", "description": "host_ip:first port"}),
@@ -119,6 +118,13 @@ def schemas(settings) -> dict:
             "data": {"type": "string"}, "id": {"type": "string"}, "retry": {"type": "integer"}}},
         "Registered": {"type": "object", "required": ["island_id", "registered"], "properties": {
             "island_id": {"type": "integer"}, "registered": {"type": "boolean"}, "node_ip": text}},
+        "Vocabulary": {"type": "object", "required": ["states", "groups", "containers"], "properties": {
+            "states": {"type": "array", "items": state, "description": "every island state, in life order"},
+            "groups": {"type": "object", "required": list(STATE_GROUPS), "additionalProperties": False,
+                       "properties": {name: {"type": "array", "items": state} for name in STATE_GROUPS},
+                       "description": "named sets of states: progress (a good launch's steps, in order), failed, "
+                                      "gone, changeable (the server runs), final, waiting (on the way to ready)"},
+            "containers": {"type": "array", "items": {"type": "string", "enum": list(CONTAINERS)}}}},
     }
 
 
@@ -202,6 +208,11 @@ def build_spec(settings, server_url: str = "") -> dict:
             "responses": {"200": {"description": "text/event-stream",
                                   "content": {"text/event-stream": {"schema": _ref("StreamMessage")}}},
                           **_errors("400", "401", "503")}}},
+        "/api/vocabulary": {"get": {"summary": "The island states, their groups and the containers",
+                                    "description": "What the pages' script reads instead of keeping a copy; the "
+                                                   "same JSON is embedded in every page.",
+                                    "operationId": "vocabulary", "security": [],
+                                    "responses": {"200": ok("the vocabulary", _ref("Vocabulary"))}}},
         "/api/openapi.json": {"get": {"summary": "This document", "operationId": "openapi", "security": [],
                                       "responses": {"200": ok("OpenAPI 3.1", {"type": "object"})}}},
     }

@@ -6,15 +6,15 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 
 from island_ssh.core.errors import InvalidInput, IslandError
+from island_ssh.core.names import ISLAND_STATES, PROGRESS_STATES
 from island_ssh.service.islands import LaunchRequest
-from island_ssh.store import ISLAND_STATES
 
 from island_ssh_web.api import acting_as
 from island_ssh_web.auth import Unauthorized
 from island_ssh_web.context import ctx
 from island_ssh_web.errors import status_of
 from island_ssh_web.i18n import LANG_COOKIE, LANGUAGES, choose_language, labels, translate
-from island_ssh_web.serialize import PROGRESS_STATES
+from island_ssh_web.serialize import vocabulary_json
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'")
@@ -37,7 +37,8 @@ def template_globals() -> dict:
         "who": who, "csrf_token": c.auth.csrf_token, "standalone": c.auth.standalone,
         "branches": list(c.settings.islands.branches), "default_branch": c.settings.islands.default_branch,
         "default_memory": c.settings.islands.memory_request, "all_states": ISLAND_STATES,
-        "progress_states": PROGRESS_STATES, "other_lang": "zh" if lang == "en" else "en",
+        "progress_states": PROGRESS_STATES, "vocabulary": vocabulary_json(),
+        "other_lang": "zh" if lang == "en" else "en",
     }
 
 

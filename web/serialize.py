@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-PROGRESS_STATES = ("allocated", "applying", "pending", "creating", "starting", "ready")
-FAILED_STATES = ("unschedulable", "failed", "timeout", "lost")
-GONE_STATES = ("terminating", "deleted")
-CHANGEABLE_STATES = ("starting", "ready")
-"""States in which the clock can be set (the server process runs)."""
+from island_ssh.core.names import CONTAINERS, ISLAND_STATES, STATE_GROUPS
+
+
+def vocabulary_json() -> dict:
+    """The states, their groups and the containers, for GET /api/vocabulary and the pages' script
+    (embedded in every page), so a script never keeps its own copy of core.names."""
+    return {"states": list(ISLAND_STATES), "groups": {name: list(states) for name, states in STATE_GROUPS.items()},
+            "containers": list(CONTAINERS)}
 
 
 def iso(value: datetime | None) -> str | None:

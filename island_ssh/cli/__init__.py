@@ -1,5 +1,16 @@
-"""``island-ssh``: the operators' command line, one module per command group."""
+"""``island-ssh``: the operators' command line, one module per command group.
 
+main.py holds the group (errors, exit codes, the plugin lookup), output.py the printing; the
+commands are in islands.py (one island each), operations.py (migrate, recover, serve) and
+doctor.py. They are registered here, so the command modules import main.py and never the
+other way round. The sandbox's ``sandbox`` and ``demo`` come from the ``island_ssh.commands``
+entry points (see main.PLUGIN_GROUP).
+"""
+
+from island_ssh.cli import doctor, islands, operations
 from island_ssh.cli.main import main
+
+for _command in (*islands.COMMANDS, *operations.COMMANDS, doctor.doctor):
+    main.add_command(_command)
 
 __all__ = ["main"]

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 
-from island_ssh.core.errors import InvalidInput
+from island_ssh.core.errors import ClockError  # lives with the family; callers import it from here too
 
 MAX_TEXT = 64
 # The island's clock must stay between the epoch and the end of year 9999 (Java and MySQL agree).
@@ -31,10 +31,6 @@ _SHIFT = re.compile(r"[+-](?:[0-9]+[smhdw]?)(?:[0-9]+[smhdw])*\Z")
 _SHIFT_PART = re.compile(r"([0-9]+)([smhdw]?)")
 _WALL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}\Z")
 WALL_FORMAT = "%Y-%m-%d %H:%M:%S"
-
-
-class ClockError(InvalidInput):
-    """A clock text could not be understood, or would put the island's clock out of range."""
 
 
 @dataclass(frozen=True)

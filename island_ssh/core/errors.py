@@ -1,14 +1,38 @@
-"""The one exception family of island_ssh.
+"""The one exception family of island_ssh: every error the library raises on purpose, in one module.
 
 Every error carries what a person needs to act on it: the command that failed, its exit code,
 the island it concerns. Messages say what went wrong and, where we know, what to do.
+
+Each class also says how the faces answer it, so the command line and the web cannot disagree
+and a new error cannot fall through a map: ``cli_exit`` is the command line's exit code (the
+promise of README.md "Exit codes"), ``http_status`` the web's status. Both are class attributes;
+an instance's ``exit_code`` is something else (the exit code of the remote command that failed).
+
+  family (its subclasses inherit)                     cli_exit  http_status
+  IslandError (anything else of ours)                 1         500
+  InvalidInput (ClockError, InvalidField)             2         400
+  ConfigError                                         3         500
+  IslandNotFound                                      4         404
+  PermissionDenied                                    5         403
+  AllocationError (CapacityError)                     6         409
+  SSHError, StoreError                                7         503 (CommandTimeout: 504)
+  KubectlError                                        8         502 (NotFound: 404)
+  UnreadableOutput (WatchParseError, PodParseError)   8         502
+
+The web layer's own errors (``island_ssh_web.errors``, ``island_ssh_web.auth``) live there and
+carry the same two attributes.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class IslandError(Exception):
     """Root of every error island_ssh raises on purpose."""
+
+    cli_exit: ClassVar[int] = 1
+    http_status: ClassVar[int] = 500
 
     def __init__(
         self,
@@ -31,9 +55,18 @@ class IslandError(Exception):
 class ConfigError(IslandError):
     """A setting is missing or malformed; the message names the key and the file."""
 
+    cli_exit = 3
+    http_status = 500  # the server's own configuration: not the client's to fix
+
+
+# -- the master, over SSH ------------------------------------------------------------------------
+
 
 class SSHError(IslandError):
     """Anything that went wrong talking to the Kubernetes master over SSH."""
+
+    cli_exit = 7
+    http_status = 503
 
 
 class HostKeyError(SSHError):
@@ -44,6 +77,10 @@ class AuthError(SSHError):
     """Key authentication to the master failed."""
 
 
+class ConnectError(SSHError):
+    """The master could not be reached (refused, unreachable, timed out) within connect_timeout."""
+
+
 class ConnectionLost(SSHError):
     """The SSH connection dropped while a command was in flight; the command was not re-run."""
 
@@ -51,9 +88,32 @@ class ConnectionLost(SSHError):
 class CommandTimeout(SSHError):
     """A remote command ran past its timeout; its channel was discarded."""
 
+    http_status = 504
+
+
+class StreamTimeout(SSHError):
+    """Nothing arrived within the wait; the stream is still running: wait again or close it."""
+
+
+class ShellClosed(SSHError):
+    """This RemoteShell was closed; make a new one."""
+
+
+class LineTooLong(IslandError):
+    """A line grew past the splitter's limit without a newline; the stream is not line-based
+    or is runaway output. Raise the limit (max_line) if such lines are legitimate.
+
+    Not UnreadableOutput: the stream may be an island's own log (``logs -f``), not kubectl's."""
+
+
+# -- kubectl on the master -----------------------------------------------------------------------
+
 
 class KubectlError(IslandError):
     """kubectl on the master exited non-zero; carries its stderr and exit code."""
+
+    cli_exit = 8
+    http_status = 502
 
     def __init__(self, message: str, *, stderr: str = "", **context) -> None:
         super().__init__(message, **context)
@@ -61,24 +121,92 @@ class KubectlError(IslandError):
 
 
 class NotFound(KubectlError):
-    """The Kubernetes object does not exist."""
+    """The Kubernetes object does not exist.
+
+    Exit 8, not 4: kubectl's answer about the cluster (4 means no island row with that id);
+    the web says 404, as for any object that is not there."""
+
+    http_status = 404
+
+
+class UnreadableOutput(IslandError):
+    """kubectl or the master printed something we could not read (not JSON, not a watch event,
+    not a pod). Their output, not the user's input: answered like a kubectl failure."""
+
+    cli_exit = 8
+    http_status = 502
+
+
+class WatchParseError(UnreadableOutput):
+    """A line or document from kubectl is not what a watch event / pod list looks like."""
+
+
+class PodParseError(UnreadableOutput):
+    """The object handed to classify() is not a Pod mapping at all."""
+
+
+# -- room for islands, the database --------------------------------------------------------------
 
 
 class AllocationError(IslandError):
     """No free island id (and port block) is left in the configured range."""
 
+    cli_exit = 6
+    http_status = 409
+
+
+class CapacityError(AllocationError):
+    """No node of the branch can fit the island's memory request right now.
+
+    Like running out of ids, a lack of room (exit 6, 409), not a refused value: the same request
+    may fit once other islands are deleted."""
+
 
 class StoreError(IslandError):
     """The database refused or could not be reached; also schema-version mismatches."""
+
+    cli_exit = 7
+    http_status = 503
+
+
+# -- the user ------------------------------------------------------------------------------------
 
 
 class InvalidInput(IslandError):
     """A value a user typed was refused; the message says which field and why."""
 
+    cli_exit = 2
+    http_status = 400
+
+
+class InvalidField(InvalidInput):
+    """A user-typed value was refused; ``field`` names it."""
+
+    def __init__(self, field: str, why: str, **context) -> None:
+        super().__init__(f"{field}: {why}", **context)
+        self.field = field
+
+
+class ClockError(InvalidInput):
+    """A clock text could not be understood, or would put the island's clock out of range."""
+
 
 class PermissionDenied(IslandError):
     """The user may not do this to that island."""
 
+    cli_exit = 5
+    http_status = 403
+
 
 class IslandNotFound(IslandError):
     """No island with that id."""
+
+    cli_exit = 4
+    http_status = 404
+
+
+# -- our own mistakes ----------------------------------------------------------------------------
+
+
+class StateMachineError(IslandError):
+    """A caller passed a state or event type the machine does not know (a programming error)."""

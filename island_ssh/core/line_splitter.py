@@ -8,14 +8,9 @@ touches bytes that are invalid UTF-8 in the line itself.
 
 from __future__ import annotations
 
-from island_ssh.core.errors import IslandError
+from island_ssh.core.errors import LineTooLong  # lives with the family; callers import it from here too
 
 DEFAULT_MAX_LINE = 64 * 1024 * 1024
-
-
-class LineTooLong(IslandError):
-    """A line grew past the splitter's limit without a newline; the stream is not line-based
-    or is runaway output. Raise the limit (max_line) if such lines are legitimate."""
 
 
 class LineSplitter:

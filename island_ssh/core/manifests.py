@@ -21,13 +21,9 @@ from pypinyin import Style, lazy_pinyin
 from island_ssh.core import validate
 from island_ssh.core.settings import IslandSettings
 from island_ssh.core.errors import ConfigError, InvalidInput
-from island_ssh.core.podstate import ID_LABEL, SERVER_CONTAINER
+from island_ssh.core.names import APP, ID_LABEL, MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION, SERVER_CONTAINER, SIDE_CONTAINER
 from island_ssh.core.ports import ports_for
 
-APP = "altraserver"
-SIDE_CONTAINER = "side-container"
-OWNER_ANNOTATION = "island-ssh/owner"
-MANAGED_BY = "island-ssh"
 PORT_NAMES = ("app-common-port", "remote-msg-port", "server-port")
 NAME_MAX = 63
 _TOKEN = re.compile(r"[A-Za-z0-9_.~+/=-]{16,256}\Z")
@@ -134,7 +130,7 @@ def render_pod(spec: IslandSpec, settings: IslandSettings, namespace: str, templ
     meta["namespace"] = namespace
     labels = meta.get("labels") or {}
     labels.update({"app": APP, ID_LABEL: str(spec.island_id), "branch": spec.branch,
-                   "app.kubernetes.io/managed-by": MANAGED_BY})
+                   MANAGED_BY_LABEL: MANAGED_BY})
     meta["labels"] = labels
     meta["annotations"] = {**(meta.get("annotations") or {}), OWNER_ANNOTATION: spec.owner}
 

@@ -24,17 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from island_ssh.core.errors import InvalidInput
+from island_ssh.core.errors import PodParseError  # lives with the family; callers import it from here too
+from island_ssh.core.names import ID_LABEL, POD_STATES  # noqa: F401  (POD_STATES re-exported: tests)
 
-ID_LABEL = "island-ssh/id"
-GENERATION_LABEL = "island-ssh/generation"
-SERVER_CONTAINER = "altraserver"
-"""The game server's container: the one whose state is the island's (the seed's name)."""
-"""Which incarnation of the island id a pod is (the row's generation when it was applied)."""
-
-POD_STATES = ("pending", "unschedulable", "creating", "starting", "ready", "failed", "terminating")
-
-CREATING_REASONS = frozenset({"ContainerCreating", "PodInitializing"})
 WAITING_ERRORS = frozenset(
     {
         "ErrImagePull",
@@ -53,10 +45,6 @@ WAITING_ERRORS = frozenset(
         "PostStartHookError",
     }
 )
-
-
-class PodParseError(InvalidInput):
-    """The object handed to classify() is not a Pod mapping at all."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +80,7 @@ def _view(state: str, reason: str, message: str, node: str | None, host_ip: str 
           started_at: str) -> PodView:
     # The same object PodView(...) builds, made in one step: the frozen dataclass's __init__
     # sets the twelve fields with one object.__setattr__ call each, a good part of classify's
-    # cost. tests/unit/test_podstate_reference.py checks both give equal objects (vars too).
+    # cost. tests/core/test_podstate_reference.py checks both give equal objects (vars too).
     view = _new_object(PodView)
     _set_attr(view, "__dict__", {
         "state": state, "reason": reason, "message": message, "node": node, "host_ip": host_ip, "ready": ready,
@@ -104,10 +92,6 @@ def _view(state: str, reason: str, message: str, node: str | None, host_ip: str 
 
 def _d(value: Any) -> dict:
     return value if isinstance(value, dict) else _EMPTY
-
-
-def _l(value: Any) -> list:
-    return value if isinstance(value, list) else []
 
 
 def _s(value: Any) -> str:

@@ -35,11 +35,9 @@ from datetime import datetime
 from typing import Any, Iterable, Sequence
 
 from island_ssh.core.settings import IslandSettings, RecoverSettings
-from island_ssh.core.podstate import GENERATION_LABEL, SERVER_CONTAINER, PodView, classify
+from island_ssh.core.names import GENERATION_LABEL, OWNER_ANNOTATION, SERVER_CONTAINER, STUCK_STATES
+from island_ssh.core.podstate import PodView, classify
 from island_ssh.core.statemachine import IslandSnapshot, on_relist
-
-OWNER_ANNOTATION = "island-ssh/owner"
-STUCK_STATES = ("allocated", "applying")
 
 KINDS = ("sync", "lost", "release_gone", "release", "release_stuck", "reapply", "expire", "adopt",
          "delete_orphan", "report_orphan", "remove_registration")

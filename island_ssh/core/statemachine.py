@@ -5,7 +5,7 @@ makes of each watch event; the result, if any, is what to store and push to the 
 
 States
 ------
-Pod states (``podstate.POD_STATES``): pending, unschedulable, creating, starting, ready,
+Pod states (``names.POD_STATES``): pending, unschedulable, creating, starting, ready,
 failed, terminating. Island-only states: ``allocated`` (id and ports held, nothing applied),
 ``applying`` (``kubectl apply`` in flight), ``deleted`` (pod gone, id and ports free again),
 ``lost`` (we think it lives, the cluster has no pod), ``timeout`` (not ready in time).
@@ -47,24 +47,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from island_ssh.core.errors import IslandError
-from island_ssh.core.podstate import POD_STATES, PodView
+from island_ssh.core.errors import StateMachineError  # lives with the family; callers import it from here too
+from island_ssh.core.names import ISLAND_STATES, WAITING_STATES
+from island_ssh.core.podstate import PodView
 
-ISLAND_ONLY_STATES = ("allocated", "applying", "deleted", "lost", "timeout")
-ISLAND_STATES = ISLAND_ONLY_STATES[:2] + POD_STATES + ISLAND_ONLY_STATES[2:]
 POD_EVENTS = frozenset({"ADDED", "MODIFIED", "DELETED"})
 NON_POD_EVENTS = frozenset({"BOOKMARK", "ERROR"})
 
-WAITING_FOR_READY = frozenset({"applying", "pending", "unschedulable", "creating", "starting"})
+WAITING_FOR_READY = frozenset(WAITING_STATES) - {"allocated"}
 """States check_timeout() may turn into timeout (allocated has not been applied yet)."""
 TIMEOUT_EXITS = frozenset({"ready", "failed", "terminating"})
 MISSING_MEANS_DELETED = frozenset({"terminating", "failed"})
 """A pod missing from a re-list in these states went the way it was going: deleted, not lost."""
 MISSING_IS_EXPECTED = frozenset({"allocated", "applying", "deleted", "lost"})
-
-
-class StateMachineError(IslandError):
-    """A caller passed a state or event type the machine does not know (a programming error)."""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 from island_ssh.core.clock import ClockError, ClockRequest, parse_clock_request, parse_wall_time
 from island_ssh.core.settings import IslandSettings
-from island_ssh.core.errors import InvalidInput
+from island_ssh.core.errors import InvalidField  # lives with the family; callers import it from here too
 from island_ssh.core.quantity import parse_quantity
 
 OWNER_MAX = 64
@@ -63,14 +63,6 @@ _IMAGE = re.compile(
     r"(?:@[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,})?\Z"
 )
 _BRANCH = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?\Z")
-
-
-class InvalidField(InvalidInput):
-    """A user-typed value was refused; ``field`` names it."""
-
-    def __init__(self, field: str, why: str, **context) -> None:
-        super().__init__(f"{field}: {why}", **context)
-        self.field = field
 
 
 def _show(value: object) -> str:

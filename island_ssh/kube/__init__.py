@@ -1,7 +1,8 @@
 """The Kubernetes edge: kubectl verbs on the master (over the SSH edge) and the tracker's watch loop.
 
     kubectl = Kubectl(RemoteShell(target), settings.kube)
-    Tracker(kubectl, store, settings.tracker, settings.islands).run(stop_event)
+    tracker = Tracker(kubectl, store, settings.islands, settings.tracker).start()  # run() on its thread
+    tracker.stop()
 """
 
 from island_ssh.kube.kubectl import MANAGED_SELECTOR, Kubectl, Shell, kubectl_error

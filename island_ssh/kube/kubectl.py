@@ -15,11 +15,7 @@ from typing import Any, Iterable, Protocol
 from island_ssh.core.settings import KubeSettings
 from island_ssh.core.errors import KubectlError, NotFound
 from island_ssh.core.manifests import to_wire
-
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY = "island-ssh"
-ISLAND_ID_LABEL = "island-ssh/id"
-MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+from island_ssh.core.names import MANAGED_SELECTOR
 
 
 class Shell(Protocol):
@@ -103,11 +99,6 @@ class Kubectl:
         if tail is not None:
             args.append(f"--tail={int(tail)}")
         return self.run(*args, timeout=timeout)
-
-    def auth_can_i(self, verb: str, resource: str) -> bool:
-        cmd = self.command("auth", "can-i", verb, resource)
-        result = self.shell.run(cmd, timeout=30.0)
-        return result.stdout.strip() == "yes"
 
     def watch_command(self, selector: str = MANAGED_SELECTOR) -> str:
         # no --request-timeout: the watch is long-lived; the API server ends it and we restart

@@ -4,7 +4,7 @@ Layers (STYLE.md 2 and 4): the SSH stream's reader thread only moves bytes into 
 line is parsed (island_ssh.core.watch_events), classified (island_ssh.core.podstate) and fed to the pure state
 machine (island_ssh.core.statemachine); a transition is stored with its event in one transaction
 (store.transition) and then announced to in-process subscribers. ``run_watch`` handles one watch;
-``_run`` is the restart loop around it (a silent end of ``kubectl -w`` is normal, not an error).
+``run`` is the restart loop around it (a silent end of ``kubectl -w`` is normal, not an error).
 
 Only the process holding the MySQL named lock acts, so several web workers never write duplicate
 transitions. Other processes read transitions back from island_events (island_ssh.service.feed).
@@ -18,11 +18,13 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from island_ssh.core.settings import IslandSettings, TrackerSettings
 from island_ssh.core.errors import IslandError
-from island_ssh.kube.kubectl import Kubectl, MANAGED_SELECTOR
-from island_ssh.core.podstate import GENERATION_LABEL, SERVER_CONTAINER, classify  # noqa: F401  (both re-exported: service, tests)
+from island_ssh.kube.kubectl import Kubectl
+from island_ssh.core.names import GENERATION_LABEL, MANAGED_SELECTOR, SERVER_CONTAINER, WAITING_STATES
+from island_ssh.core.podstate import classify
 from island_ssh.ssh import StreamTimeout
 from island_ssh.core.statemachine import IslandSnapshot, check_timeout, next_transition, on_relist
 from island_ssh.store import Move
@@ -30,7 +32,6 @@ from island_ssh.core.watch_events import WatchParseError, parse_watch_line
 
 log = logging.getLogger(__name__)
 
-WAITING_STATES = ("allocated", "applying", "pending", "unschedulable", "creating", "starting")
 FIRST_LINE_WAIT = 2.0  # seconds to let kubectl start its own list before we list (see _relist)
 
 
@@ -68,8 +69,13 @@ def _next_line(stream, timeout: float) -> str | None:
 
 class Tracker:
     def __init__(self, kubectl: Kubectl, store, islands: IslandSettings, settings: TrackerSettings,
-                 server_container: str = SERVER_CONTAINER, selector: str = MANAGED_SELECTOR) -> None:
+                 server_container: str = SERVER_CONTAINER, selector: str = MANAGED_SELECTOR, *,
+                 clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time) -> None:
+        """``clock`` times the watch (staleness, re-lists, backoff); ``wall_clock`` is compared
+        with the rows' timestamps (the readiness timeout). A test passes clocks it moves by hand."""
         self.kubectl = kubectl
+        self.clock = clock
+        self.wall_clock = wall_clock
         self.store = store
         self.islands = islands
         self.settings = settings
@@ -90,7 +96,7 @@ class Tracker:
     def start(self) -> "Tracker":
         if self._thread is None:
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="island-tracker", daemon=True)
+            self._thread = threading.Thread(target=self.run, name="island-tracker", daemon=True)
             self._thread.start()
         return self
 
@@ -130,38 +136,54 @@ class Tracker:
                 log.warning("tracker subscriber queue full; dropping an announcement")
 
     # -- the restart loop ----------------------------------------------------------------------
-    def _run(self) -> None:
+    def run(self, iterations: int | None = None) -> None:
+        """Take the tracker lock, then follow one watch after another, backing off between them,
+        until stop(); start() runs this on its thread. With ``iterations``, return after that
+        many turns (a turn: one watch, or one attempt at the lock that failed), without the
+        pause after the last: a test runs exactly N turns (kopf's ``_iterations``)."""
+        turns = 0
+
+        def more() -> bool:
+            return not self._stop.is_set() and (iterations is None or turns < iterations)
+
         backoff = self.settings.restart_backoff
-        while not self._stop.is_set():
+        while more():
             try:
                 with self.store.named_lock(self.settings.lock_name, timeout=0) as acquired:
                     if not acquired:
                         self.acting.clear()
-                        self._stop.wait(2.0)
+                        turns += 1
+                        if more():
+                            self._stop.wait(2.0)
                         continue
                     self.acting.set()
-                    while not self._stop.is_set():
-                        started = time.monotonic()
+                    while more():
+                        started = self.clock()
                         try:
                             self.run_watch()
                         except IslandError as exc:
                             self.last_error = exc
                             log.warning("tracker watch failed: %s", exc)
-                        if time.monotonic() - started > 5 * self.settings.restart_backoff_max:
+                        turns += 1
+                        if self.clock() - started > 5 * self.settings.restart_backoff_max:
                             backoff = self.settings.restart_backoff
-                        if self._stop.wait(backoff):
+                        if not more() or self._stop.wait(backoff):
                             break
                         backoff = min(backoff * 2, self.settings.restart_backoff_max)
             except IslandError as exc:  # lost the database: the lock is gone with its connection
                 self.last_error = exc
                 log.warning("tracker lost its lock connection: %s", exc)
                 self.acting.clear()
-                self._stop.wait(backoff)
+                turns += 1
+                if more():
+                    self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.settings.restart_backoff_max)
         self.acting.clear()
 
-    def run_watch(self) -> None:
-        """Follow one `kubectl get pods -w` until it ends, goes stale, or we are stopped."""
+    def run_watch(self, iterations: int | None = None) -> None:
+        """Follow one `kubectl get pods -w` until it ends, goes stale, or we are stopped; with
+        ``iterations``, for at most that many turns of its read loop (a turn: one wait for
+        lines, then the re-list and the timeout check when they are due)."""
         stream = self.kubectl.watch_pods(self.selector)
         self.watches += 1
         try:
@@ -170,13 +192,15 @@ class Tracker:
             self.watch_started.set()
             if first is not None:
                 self.handle_line(first)
-            last_line = last_relist = time.monotonic()
-            while not self._stop.is_set():
+            last_line = last_relist = self.clock()
+            turns = 0
+            while not self._stop.is_set() and (iterations is None or turns < iterations):
+                turns += 1
                 try:
                     line = stream.get_line(timeout=0.25)
                 except StreamTimeout:
                     line = ""
-                now = time.monotonic()
+                now = self.clock()
                 if line is None:  # the watch ended; get_line raised instead if the connection dropped
                     log.info("kubectl watch ended (exit %s); restarting", stream.exit_code)
                     return
@@ -257,7 +281,7 @@ class Tracker:
         outcomes = self.store.transition_batch([
             Move(row.island_id, row.generation, t.to_state, t.reason, t.message, t.node, t.host_ip,
                  t.resource_version, row.state) for row, t in moves])
-        at = time.time()
+        at = self.wall_clock()
         for (row, t), ok in zip(moves, outcomes):
             if ok:
                 self._announce(Announcement(row.island_id, row.generation, row.state, t.to_state,
@@ -291,7 +315,7 @@ class Tracker:
         self._store_many(moves)
 
     def check_timeouts(self, force: bool = False) -> None:
-        now = time.time()
+        now = self.wall_clock()
         if not force and now - self._last_timeout_check < 1.0:
             return
         self._last_timeout_check = now
@@ -299,8 +323,9 @@ class Tracker:
         for row in self.store.active():
             if row.state not in WAITING_STATES or row.state == "allocated":
                 continue
-            started = row.applied_at.timestamp() if getattr(row, "applied_at", None) else row.created_at.timestamp()
-            transition = check_timeout(IslandSnapshot.of(row), started, now, self.islands.ready_timeout)
+            # created_at: the row is allocated and applied within one launch (rows keep no applied_at)
+            transition = check_timeout(IslandSnapshot.of(row), row.created_at.timestamp(), now,
+                                       self.islands.ready_timeout)
             if transition is not None:
                 moves.append((row, transition))
         self._store_many(moves)

@@ -30,10 +30,6 @@ def template_text(name: str) -> str:
     return resources.files(TEMPLATES).joinpath(f"{name}.yaml").read_text(encoding="utf-8")
 
 
-def templates_dir() -> Path:
-    return Path(str(resources.files(TEMPLATES)))
-
-
 @functools.lru_cache(maxsize=8)
 def _parsed_template(name: str) -> dict:
     where = f"yaml_templates/{name}.yaml"

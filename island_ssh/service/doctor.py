@@ -1,4 +1,5 @@
-"""``island-ssh doctor``: check, one line each, that everything island_ssh needs is in place.
+"""The checks of ``island-ssh doctor``: that everything island_ssh needs is in place, one line each
+(island_ssh.cli.doctor prints them).
 
 Each check says what it found and, on failure, what to do. Checks that need an earlier one
 (kubectl needs the SSH login) are skipped with a line saying why, instead of piling up errors.
@@ -11,12 +12,10 @@ from __future__ import annotations
 import json
 import secrets
 import socket
-import sys
 from dataclasses import dataclass
 from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
-import click
 import paramiko
 import yaml
 
@@ -236,29 +235,3 @@ def exit_code(checks: list[Check]) -> int:
     """0 when nothing failed, else the exit code of the first failure."""
     return next((c.exit_code or 1 for c in checks if c.status == FAIL), 0)
 
-
-@click.command()
-@click.option("--json", "as_json", is_flag=True, help="print the checks as JSON")
-@click.pass_obj
-def doctor(obj, as_json: bool) -> None:
-    """Check the config, the master (host key, key auth, kubectl, permissions), the database, the
-    registration address and the code volume; one line each."""
-    doc = Doctor(obj.config_path)
-    checks = []
-    colours = {OK: "green", FAIL: "red"}
-    try:
-        for check in doc.checks():
-            checks.append(check)
-            if not as_json:
-                # click.echo drops the colour when stdout is not a terminal
-                mark = click.style(f"{check.status:<4}", fg=colours.get(check.status, "yellow"), bold=True)
-                click.echo(f"{mark}  {check.name:<16} {check.detail}")
-    finally:
-        doc.close()
-    failed = [c for c in checks if c.status == FAIL]
-    if as_json:
-        click.echo(json.dumps({"ok": not failed, "checks": [c.as_dict() for c in checks]}, ensure_ascii=False,
-                              indent=2))
-    else:
-        click.echo(f"{len(failed)} of {len(checks)} checks failed" if failed else f"all {len(checks)} checks passed")
-    sys.exit(exit_code(checks))

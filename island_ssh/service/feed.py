@@ -127,7 +127,6 @@ class EventFeed:
         self._wake_factory = wake
         self._wake: queue.Queue | None = None
         self.last_error: BaseException | None = None
-        self.polls = 0
 
     # -- subscribers ---------------------------------------------------------------------------
     def subscribe(self, after_id: int | None = None) -> Subscription:
@@ -207,7 +206,6 @@ class EventFeed:
     def poll_once(self) -> int:
         """Read new events and hand them to every subscriber; returns how many were new."""
         with self._poll_lock:
-            self.polls += 1
             if not self._positioned:
                 return 0
             rows = self.store.events_since(self._cursor.poll_from(), self.batch)

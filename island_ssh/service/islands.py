@@ -7,37 +7,34 @@ SSH; the tracker takes it from there. delete / restart / set_clock / logs act on
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
-import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from island_ssh.core import clock as clocks
 from island_ssh.service.batching import GroupCommit, SingleFlight
 from island_ssh.core.capacity import capacity_problem
 from island_ssh.core.settings import Settings
-from island_ssh.core.errors import (AllocationError, AuthError, ConfigError, ConnectionLost, HostKeyError, IslandError,
-                     IslandNotFound, InvalidInput, KubectlError, PermissionDenied, StoreError)
+from island_ssh.core.errors import (AllocationError, AuthError, CapacityError, ConfigError, ConnectionLost,
+                                   HostKeyError, IslandError, IslandNotFound, InvalidInput, KubectlError,
+                                   PermissionDenied, StoreError)
 from island_ssh.kube.kubectl import Kubectl
 from island_ssh.ssh.errors import ConnectError
+from island_ssh.core.polling import WaitTimeout, wait_until
 from island_ssh.core.manifests import IslandSpec, pod_name, render_pod
-from island_ssh.core.statemachine import ISLAND_STATES
-from island_ssh.kube.tracker import GENERATION_LABEL, SERVER_CONTAINER
+from island_ssh.core.names import (CHANGEABLE_STATES, FINAL_STATES, GENERATION_LABEL, ISLAND_STATES, SERVER_CONTAINER,
+                                   STUCK_STATES)
+from island_ssh.core.tokens import hash_token
 from island_ssh.core.validate import validate_launch
+from island_ssh.store import new_token
 from island_ssh.resources import load_template
 
 log = logging.getLogger(__name__)
 
 APPLY_SETTLE_SECONDS = 60.0
-AFTER_APPLYING = tuple(s for s in ISLAND_STATES if s not in ("allocated", "applying"))
-
-FINAL_STATES = ("ready", "failed", "unschedulable", "timeout", "deleted", "lost")
-
-
-class CapacityError(InvalidInput):
-    """No node of the branch can fit the island's memory request right now."""
+AFTER_APPLYING = tuple(s for s in ISLAND_STATES if s not in STUCK_STATES)
 
 
 @dataclass(frozen=True)
@@ -50,13 +47,12 @@ class LaunchRequest:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
 class IslandService:
-    def __init__(self, settings: Settings, store, kubectl: Kubectl, pod_template: dict | None = None) -> None:
+    def __init__(self, settings: Settings, store, kubectl: Kubectl, pod_template: dict | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """``clock`` times the waits (a test passes one it moves by hand)."""
         self.settings = settings
+        self._clock = clock
         self.islands = settings.islands
         self.store = store
         self.kubectl = kubectl
@@ -176,11 +172,11 @@ class IslandService:
         return absent
 
     def _allocate_and_render(self, req):
-        token = secrets.token_urlsafe(24)
+        token = new_token()
         row = self.store.allocate(
             owner=req.owner, branch=req.branch,
             pod_name_fn=lambda island_id: pod_name(req.owner, req.branch, island_id),
-            overrides=req.overrides(), token_hash=token_hash(token), settings=self.islands)
+            overrides=req.overrides(), token_hash=hash_token(token), settings=self.islands)
         if req.start_time:
             offset = clocks.initial_offset(req.start_time, time.time())
             self.store.set_clock(row.island_id, row.generation, offset, req.start_time)
@@ -211,13 +207,21 @@ class IslandService:
     def wait(self, island_id: int, timeout: float | None = None, poll: float = 0.1):
         """Block until the island reaches a final state (ready, failed, ...) or timeout."""
         limit = self.islands.ready_timeout + 30 if timeout is None else timeout
-        deadline = time.monotonic() + limit
-        done = threading.Event()
-        while True:
+        return self._wait_for_row(island_id, FINAL_STATES, limit, poll)
+
+    def _wait_for_row(self, island_id: int, states, timeout: float, interval: float):
+        """The island's row once its state is one of ``states``, else as it is when ``timeout``
+        has passed (the caller goes on with it: a timeout here is an answer, not a failure)."""
+        def arrived():
             row = self.get(island_id)
-            if row.state in FINAL_STATES or time.monotonic() > deadline:
-                return row
-            done.wait(poll)
+            return row if row.state in states else None
+
+        try:
+            return wait_until(arrived, timeout, f"island {island_id} to be {'/'.join(states)}",
+                              clock=self._clock, pause=threading.Event().wait, interval=interval)
+        except WaitTimeout as exc:
+            log.info("%s; going on with it as it is", exc)
+            return self.get(island_id)
 
     # -- reads ---------------------------------------------------------------------------------
     def get(self, island_id: int):
@@ -268,20 +272,13 @@ class IslandService:
         return self.store.get(island_id)
 
     def wait_for_state(self, island_id: int, states, timeout: float):
-        deadline = time.monotonic() + timeout
-        pause = threading.Event()
-        while time.monotonic() < deadline:
-            row = self.store.get(island_id)
-            if row.state in states:
-                return row
-            pause.wait(0.1)
-        return self.store.get(island_id)
+        return self._wait_for_row(island_id, states, timeout, 0.1)
 
     def restart(self, island_id: int, user: str | None = None):
         """Same id and ports, a new pod (new generation and token)."""
         row = self._owned(island_id, user)
-        token = secrets.token_urlsafe(24)
-        new = self.store.restart(island_id, row.generation, token_hash(token))
+        token = new_token()
+        new = self.store.restart(island_id, row.generation, hash_token(token))
         self.kubectl.delete_pod(row.pod_name, wait=True, timeout=120)
         req = validate_launch(LaunchRequest(**self._request_fields(new)), self.islands)
         self.store.transition(new.island_id, new.generation, "applying", "Applying", "restart",
@@ -302,7 +299,7 @@ class IslandService:
     def set_clock(self, island_id: int, text: str, user: str | None = None):
         """Absolute ('2021-09-18 23:30:07': the island reads that now), shift ('+2d') or 'reset'."""
         row = self._owned(island_id, user)
-        if row.state not in ("starting", "ready"):
+        if row.state not in CHANGEABLE_STATES:
             raise InvalidInput(f"island {island_id} is {row.state}; its clock can be set once its server runs",
                                island_id=island_id)
         setting = clocks.parse_clock(text, real_now=time.time(), current_offset=row.clock_offset_seconds or 0)
@@ -322,6 +319,28 @@ class IslandService:
     def logs(self, island_id: int, tail: int | None = 200, container: str = SERVER_CONTAINER) -> str:
         row = self.get(island_id)
         return self.kubectl.logs(row.pod_name, container, tail=tail)
+
+    def follow_logs(self, island_id: int, tail: int = 200, container: str = SERVER_CONTAINER):
+        """The log's last ``tail`` lines, then each new line as it comes, until the log ends (the
+        pod's end) or the caller stops (Ctrl-C). KubectlError when kubectl ends with a failure."""
+        from island_ssh.ssh import StreamTimeout
+        row = self.get(island_id)
+        # no --request-timeout: a followed log is long-lived; Ctrl-C (or the pod's end) stops it
+        cmd = self.kubectl.command("logs", "-f", row.pod_name, "-c", container, f"--tail={tail}",
+                                   request_timeout=False)
+        with self.kubectl.shell.stream(cmd) as stream:
+            while True:
+                try:
+                    line = stream.get_line(timeout=1.0)
+                except StreamTimeout:
+                    continue  # quiet log; the SSH layer's keepalive notices a dead master
+                if line is None:
+                    break
+                yield line
+            if stream.exit_code not in (0, None):
+                raise KubectlError(f"kubectl logs -f ended with exit {stream.exit_code}: "
+                                   f"{stream.stderr.strip()[:300]}",
+                                   stderr=stream.stderr, exit_code=stream.exit_code, island_id=island_id)
 
     # -- registration (the container's call) -----------------------------------------------------
     def register(self, island_id: int, token: str, node_ip: str, ports: str, pod_name: str):

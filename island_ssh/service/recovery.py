@@ -8,16 +8,17 @@ acting meanwhile wins and the action is reported as skipped, not forced.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from island_ssh.core.settings import Settings
 from island_ssh.core.errors import AllocationError, ConfigError, IslandError
-from island_ssh.kube.kubectl import MANAGED_SELECTOR, Kubectl
-from island_ssh.core.recovery_plan import CHANGES_NOTHING, GENERATION_LABEL, KINDS, Action, list_resource_version, plan_recovery
+from island_ssh.kube.kubectl import Kubectl
+from island_ssh.core.names import CHANGEABLE_STATES, GENERATION_LABEL, MANAGED_SELECTOR
+from island_ssh.core.recovery_plan import CHANGES_NOTHING, KINDS, Action, list_resource_version, plan_recovery
+from island_ssh.core.tokens import hash_token
+from island_ssh.store import new_token
 
 STUCK_ACTIONS = ("release", "reapply")
 ORPHAN_ACTIONS = ("adopt", "delete", "report")
@@ -122,6 +123,12 @@ def run_recovery(settings: Settings, store, kubectl: Kubectl, service, *, dry_ru
         return report
 
 
+def recover(runtime, *, dry_run: bool = False) -> RecoveryReport:
+    """One recovery run over a wired runtime (``wiring.build_runtime``): the command line's call,
+    so it names no store or kubectl itself."""
+    return run_recovery(runtime.settings, runtime.store, runtime.kubectl, runtime.service, dry_run=dry_run)
+
+
 class Executor:
     def __init__(self, settings: Settings, store, kubectl: Kubectl, service) -> None:
         self.settings = settings
@@ -190,13 +197,13 @@ class Executor:
 
     def _adopt(self, a: Action) -> Outcome:
         info = a.adopt
-        token = info.get("token") or secrets.token_urlsafe(24)
+        token = info.get("token") or new_token()
         # allocating from a range of one id claims exactly this id, atomically, if it is free
         one_id = dataclasses.replace(self.settings.islands, id_min=a.island_id, id_max=a.island_id)
         try:
             row = self.store.allocate(owner=info["owner"], branch=info["branch"], pod_name_fn=lambda _id: a.pod,
                                       overrides=info["overrides"], settings=one_id,
-                                      token_hash=hashlib.sha256(token.encode("utf-8")).hexdigest())
+                                      token_hash=hash_token(token))
         except AllocationError:
             return Outcome(a, "skipped", f"island id {a.island_id} was taken meanwhile")
         try:
@@ -208,7 +215,7 @@ class Executor:
             raise
         self.store.transition(row.island_id, row.generation, a.to_state, a.reason, a.message,
                               node=a.node, host_ip=a.host_ip, expected_from="allocated")
-        if info.get("token") and a.host_ip and a.to_state in ("starting", "ready"):
+        if info.get("token") and a.host_ip and a.to_state in CHANGEABLE_STATES:
             # its registration row went with the released island; the pod registered only at start
             self.store.register(row.island_id, token, a.host_ip, list(row.ports), a.pod)
         return Outcome(a, "done", f"generation {row.generation}")

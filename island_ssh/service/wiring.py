@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from island_ssh.core.settings import Settings
 from island_ssh.kube.kubectl import Kubectl
 from island_ssh.service.islands import IslandService
+from island_ssh.service.records import IslandRecords
 from island_ssh.ssh import RemoteShell, SSHTarget
 from island_ssh.store import Store
 from island_ssh.kube.tracker import Tracker
@@ -51,6 +52,12 @@ def build_runtime(settings: Settings, with_tracker: bool = False, check_schema: 
     if tracker is not None:
         tracker.start()
     return Runtime(settings, shell, kubectl, store, service, tracker)
+
+
+def build_records(settings: Settings) -> IslandRecords:
+    """The store-only use cases (list, show, events, migrate): no SSH connection is opened, and
+    the schema is not checked (``migrate`` is what makes it current)."""
+    return IslandRecords(Store(settings.database))
 
 
 def build_service(settings: Settings) -> IslandService:

@@ -1,12 +1,9 @@
-"""SSH errors: the shared family from island_ssh.core.errors plus the ones only this layer raises."""
+"""SSH errors: the part of the family in island_ssh.core.errors that this layer raises, under one name."""
 
 from __future__ import annotations
 
-from island_ssh.core.errors import AuthError, CommandTimeout, ConnectionLost, HostKeyError, SSHError
+from island_ssh.core.errors import (AuthError, CommandTimeout, ConnectError, ConnectionLost, HostKeyError, SSHError,
+                                   ShellClosed, StreamTimeout)
 
-
-class ConnectError(SSHError):
-    """The master could not be reached (refused, unreachable, timed out) within connect_timeout."""
-
-
-__all__ = ["SSHError", "HostKeyError", "AuthError", "ConnectionLost", "CommandTimeout", "ConnectError"]
+__all__ = ["SSHError", "HostKeyError", "AuthError", "ConnectionLost", "CommandTimeout", "ConnectError", "ShellClosed",
+           "StreamTimeout"]

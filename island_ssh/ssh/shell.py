@@ -18,7 +18,8 @@ from typing import Callable
 from island_ssh.core.line_splitter import DEFAULT_MAX_LINE
 
 from island_ssh.ssh.connection import Connection, open_connection
-from island_ssh.ssh.errors import CommandTimeout, ConnectError, ConnectionLost, SSHError
+# ShellClosed lives with the family; callers import it from here too
+from island_ssh.ssh.errors import CommandTimeout, ConnectError, ConnectionLost, ShellClosed, SSHError
 from island_ssh.ssh.result import CommandResult
 from island_ssh.ssh.shell_channel import ShellChannel
 from island_ssh.ssh.stream_channel import Stream
@@ -27,10 +28,6 @@ from island_ssh.ssh.target import SSHTarget
 INLINE_STDIN_MAX = 4096
 """Up to this many stdin bytes travel inline (base64 here-document: one round trip); more are
 uploaded on an exec channel first, because bash parses its script input one byte per read()."""
-
-
-class ShellClosed(SSHError):
-    """This RemoteShell was closed; make a new one."""
 
 
 class RemoteShell:

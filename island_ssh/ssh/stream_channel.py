@@ -21,16 +21,12 @@ from island_ssh.core.line_splitter import DEFAULT_MAX_LINE, LineSplitter
 from island_ssh.ssh import framing
 from island_ssh.ssh.channel_io import drain, raise_if_lost, ready_event, run_exec, send_all, wait_readable
 from island_ssh.ssh.connection import Connection
-from island_ssh.ssh.errors import ConnectionLost, SSHError
+from island_ssh.ssh.errors import ConnectionLost, SSHError, StreamTimeout  # callers import StreamTimeout from here too
 
 STDERR_TAIL = 64 * 1024
 JOIN_TIMEOUT = 5.0
 KILL_TIMEOUT = 3.0
 _END = object()
-
-
-class StreamTimeout(SSHError):
-    """Nothing arrived within the wait; the stream is still running: wait again or close it."""
 
 
 class Stream:

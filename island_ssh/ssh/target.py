@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from island_ssh.config import SSHSettings, expand_path
+from island_ssh.config import expand_path
+from island_ssh.core.settings import SSHSettings
 
 
 @dataclass(frozen=True)
-class SSHTarget:
-    host: str
-    port: int = 22
-    user: str = "root"
-    key_file: str = "~/.ssh/id_ed25519"
-    """Private key (keys only, never passwords)."""
-    known_hosts: str = "~/.ssh/known_hosts"
-    """The host key must already be in this file; nothing is ever added to it."""
-    connect_timeout: float = 10.0
-    """Seconds for TCP connect, handshake and authentication together."""
-    keepalive_interval: float = 5.0
-    """Seconds of silence after which the connection is probed (0: probe only at the timeout)."""
-    inactivity_timeout: float = 20.0
-    """Seconds without a single byte from the server, probes included, after which it is dead."""
-    pool_size: int = 4
-    """Persistent shell channels: how many commands may run side by side."""
+class SSHTarget(SSHSettings):
+    """The config's ``ssh`` section, checked: what a connection is opened to.
+
+    Its fields, their defaults (user ``islandmaster``) and their meaning are SSHSettings': declared
+    once, there. ``from_settings`` also expands ``~`` in the key and known_hosts paths.
+    """
 
     def __post_init__(self) -> None:
         if self.pool_size < 1:
@@ -33,17 +25,9 @@ class SSHTarget:
 
     @classmethod
     def from_settings(cls, settings: SSHSettings) -> "SSHTarget":
-        return cls(
-            host=settings.host,
-            port=settings.port,
-            user=settings.user,
-            key_file=str(expand_path(settings.key_file)),
-            known_hosts=str(expand_path(settings.known_hosts)),
-            connect_timeout=settings.connect_timeout,
-            keepalive_interval=settings.keepalive_interval,
-            inactivity_timeout=settings.inactivity_timeout,
-            pool_size=settings.pool_size,
-        )
+        values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(SSHSettings)}
+        values.update(key_file=str(expand_path(settings.key_file)), known_hosts=str(expand_path(settings.known_hosts)))
+        return cls(**values)
 
     @property
     def address(self) -> str:

@@ -10,7 +10,8 @@ from island_ssh.store.allocator import island_ports
 from island_ssh.store.islands import Move
 from island_ssh.store.locks import NamedLock
 from island_ssh.store.migrations import Migration, load_migrations
-from island_ssh.store.registrations import hash_token, new_token
+from island_ssh.core.tokens import hash_token
+from island_ssh.store.registrations import new_token
 from island_ssh.store.rows import ISLAND_STATES, EventRow, IslandRow, RegistrationResult, RegistrationRow
 from island_ssh.store.store import Store
 

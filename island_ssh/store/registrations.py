@@ -1,17 +1,17 @@
 """The registration call of a starting container: token check, upsert, event, in one transaction.
 
 A pod proves it is the island's pod with the per-island token it was launched with; only the
-token's sha256 is stored (islands.token_hash), compared in constant time. The registration
+token's sha256 is stored (core.tokens.hash_token), compared in constant time. The registration
 table's name comes from configuration and is passed in already checked and backquoted.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 
 from island_ssh.core.errors import IslandNotFound, PermissionDenied
+from island_ssh.core.tokens import hash_token
 from island_ssh.store.islands import append_event
 from island_ssh.store.rows import FREE_STATE, MAX_POD_NAME, RegistrationResult, RegistrationRow, check_ip, check_ports, check_text
 
@@ -19,12 +19,12 @@ _MAX_TOKEN = 4096
 
 
 def new_token() -> str:
-    """A fresh per-island registration token (give it to the pod; store only hash_token(token))."""
-    return secrets.token_urlsafe(32)
+    """A fresh per-island registration token (give it to the pod; store only hash_token(token)).
 
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+    The one maker of island tokens (launch, restart, recovery's adopt): 24 random bytes, 32
+    URL-safe characters, inside what ``core.manifests`` accepts (16..256).
+    """
+    return secrets.token_urlsafe(24)
 
 
 def register(cur, table: str, island_id: int, token: str, node_ip: str, ports, pod_name: str) -> RegistrationResult:

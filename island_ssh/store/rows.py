@@ -15,12 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
 from island_ssh.core.errors import InvalidInput
-
-ISLAND_STATES = (
-    "allocated", "applying", "pending", "unschedulable", "creating", "starting", "ready",
-    "failed", "terminating", "deleted", "lost", "timeout",
-)
-FREE_STATE = "deleted"
+from island_ssh.core.names import FREE_STATE, ISLAND_STATES  # noqa: F401  (re-exported: store callers)
 
 # Column sizes (characters) of migrations/0001 and 0002; keep them in step.
 MAX_OWNER = 128

@@ -1,4 +1,5 @@
-"""Real local services for tests, benchmarks and the demo (sshd, MariaDB): maintained code, not mocks."""
+"""Real local services for tests, benchmarks and the demo (sshd, MariaDB), and maintained fakes of
+the cluster side (fakes.py: FakeShell, FakeKubectl, ManualClock): maintained code, not mocks."""
 
 from __future__ import annotations
 

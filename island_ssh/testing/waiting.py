@@ -1,5 +1,6 @@
 """Waiting on a condition with a deadline: the one polling loop of tests, benchmarks, the demo
-and the local services (never a fixed sleep standing in for synchronisation)."""
+and the local services (never a fixed sleep standing in for synchronisation). It is the core's
+``wait_until`` on the real clock."""
 
 from __future__ import annotations
 
@@ -7,21 +8,14 @@ import threading
 import time
 from typing import Any, Callable
 
+from island_ssh.core.polling import WaitTimeout, wait_until
 
-class WaitTimeout(TimeoutError):
-    """The condition did not become true in time; the message names it."""
+__all__ = ["WaitTimeout", "wait_for"]
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition", *,
              interval: float = 0.02) -> Any:
     """Poll ``predicate`` until it returns something truthy and return that; raise WaitTimeout
     naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise WaitTimeout(f"timed out after {timeout:g}s waiting for {what}")
-        pause.wait(interval)
+    return wait_until(predicate, timeout, what, clock=time.monotonic, pause=threading.Event().wait,
+                      interval=interval)

@@ -3,12 +3,14 @@ beyond reading a config file)."""
 
 from __future__ import annotations
 
+import click
 import pytest
 from click.testing import CliRunner
 
-from island_ssh.cli.main import EXIT_CODES, exit_code_for, main
-from island_ssh.core.errors import (AllocationError, ConfigError, IslandNotFound, KubectlError, NotFound,
-                               PermissionDenied, StoreError)
+from island_ssh.cli.main import exit_code_for, main
+from island_ssh.core.errors import (AllocationError, CapacityError, ConfigError, InvalidInput, IslandError,
+                                   IslandNotFound, KubectlError, NotFound, PermissionDenied, PodParseError,
+                                   StoreError, WatchParseError)
 from island_ssh.ssh import AuthError, ConnectError, HostKeyError
 
 COMMANDS = ["clock", "delete", "demo", "doctor", "events", "launch", "list", "logs", "migrate", "recover",
@@ -105,11 +107,37 @@ def test_doctor_json_shape_on_a_broken_config(tmp_path):
 @pytest.mark.parametrize("exc, code", [
     (ConfigError("x"), 3), (IslandNotFound("x"), 4), (PermissionDenied("x"), 5), (AllocationError("x"), 6),
     (ConnectError("x"), 7), (HostKeyError("x"), 7), (AuthError("x"), 7), (StoreError("x"), 7),
-    (KubectlError("x"), 8), (NotFound("x"), 8),
+    (KubectlError("x"), 8), (NotFound("x"), 8), (CapacityError("x"), 6), (WatchParseError("x"), 8),
+    (PodParseError("x"), 8), (InvalidInput("x"), 2), (IslandError("x"), 1),
 ])
 def test_exit_codes_by_error_family(exc, code):
     assert exit_code_for(exc) == code
-    assert EXIT_CODES[-1][1] == 1  # anything else of ours
+
+
+@pytest.fixture
+def raising_command():
+    """Adds to the real command group a command that raises the given error, so the group's own
+    handler (not this test) turns it into the exit code; removed again afterwards."""
+    name = "raise-for-test"
+
+    def add(exc: Exception) -> str:
+        def fail() -> None:
+            raise exc
+        main.add_command(click.Command(name, callback=fail))
+        return name
+
+    yield add
+    main.commands.pop(name, None)
+
+
+@pytest.mark.parametrize("exc, code", [
+    (CapacityError("no dev node has 64Gi free: largest free is 900Mi (on dev-2)"), 6),
+    (WatchParseError("watch line: not JSON (Expecting value): '<html>'"), 8),
+])
+def test_a_command_raising_the_error_exits_with_its_code_and_one_line(raising_command, exc, code):
+    result = run(raising_command(exc))
+    assert result.exit_code == code
+    assert result.output == f"error: {exc.message}\n"
 
 
 def test_no_colour_when_not_a_terminal(tmp_path):

@@ -13,7 +13,7 @@ import time
 import paramiko
 import pytest
 
-from recover.helpers import island_ssh_argv, island_ssh_cmd, write_config
+from service.recovery_helpers import island_ssh_argv, island_ssh_cmd, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -168,6 +168,13 @@ def test_no_such_island_exits_4(config):
 def test_refused_launch_exits_2_and_names_the_field(config, island_env):
     result = cli(config, "launch", "--owner", "x", "--branch", "dev; rm -rf /")
     assert result.returncode == 2 and "branch" in one_error_line(result)
+    assert island_env.store.active() == []
+
+
+def test_no_capacity_exits_6_and_says_the_largest_free(config, island_env):
+    result = cli(config, "launch", "--owner", "x", "--branch", "dev", "--memory", "64Gi")
+    assert result.returncode == 6, result.stderr
+    assert "no dev node has 64Gi free: largest free is" in one_error_line(result)
     assert island_env.store.active() == []
 
 

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from fixtures.island import ask_time, wait_until
-from island_ssh.core.errors import InvalidInput
+from island_ssh.core.errors import CapacityError, InvalidInput
 from island_ssh.service.islands import LaunchRequest
 
 pytestmark = pytest.mark.slow
@@ -83,7 +83,7 @@ def test_server_failures_are_reported_with_kubernetes_reasons(island_env, env_va
 
 def test_too_much_memory_is_refused_at_once_with_the_largest_free(island_env):
     env = island_env
-    with pytest.raises(InvalidInput, match=r"no dev node has 64Gi free: largest free is"):
+    with pytest.raises(CapacityError, match=r"no dev node has 64Gi free: largest free is"):
         env.service.launch(LaunchRequest(owner="frank", branch="dev", memory="64Gi"))
     assert env.store.active() == []
 

@@ -19,6 +19,7 @@ from island_ssh.core.settings import IslandSettings
 from island_ssh.core.errors import InvalidInput
 from island_ssh.kube.kubectl import Kubectl
 from island_ssh.core.manifests import IslandSpec, render_pod
+from island_ssh.testing.fakes import FakeShell, result
 
 TOKEN = "t" * 32
 LINE_BREAKS = ["\x85", "\u2028", "\u2029"]
@@ -33,19 +34,9 @@ owner_text = any_text.map(lambda t: "p" + "".join(ch for ch in t if ch.isprintab
     ["刘电波", "O'Brien", "yes", "y", "N", "1e3", "0.1e5", "null", "~", "- x", "a: b", "#x", "José"])
 
 
-class RecordingShell:
-    """A runner that keeps what kubectl would have read on stdin and answers like kubectl."""
-
-    def __init__(self) -> None:
-        self.stdin: list[bytes] = []
-
-    def run(self, command, stdin=None, timeout=30.0):
-        from island_ssh.ssh.result import CommandResult
-        self.stdin.append(stdin)
-        return CommandResult(0, b"pod/x created\n", b"", command)
-
-    def stream(self, command):
-        raise AssertionError("not used")
+def recording_shell() -> FakeShell:
+    """Keeps what kubectl would have read on stdin (``calls[i].stdin``) and answers like kubectl."""
+    return FakeShell({"apply": result("pod/x\n")})
 
 
 def render(island_id: int, owner: str, value: str) -> dict | None:
@@ -76,17 +67,17 @@ def test_what_kubectl_apply_sends_loads_back_unchanged(owner, value):
     pod = render(7, owner, value)
     if pod is None:
         return
-    shell = RecordingShell()
+    shell = recording_shell()
     Kubectl(shell).apply([pod])
-    assert sent_pods(shell.stdin[0]) == [pod]
+    assert sent_pods(shell.calls[0].stdin) == [pod]
 
 
 @pytest.mark.parametrize("mark", LINE_BREAKS, ids=["NEL", "LS", "PS"])
 def test_unicode_line_breaks_survive_kubectl_apply_serialisation(mark):
     pod = render(7, "ann", f"a{mark}b")
-    shell = RecordingShell()
+    shell = recording_shell()
     Kubectl(shell).apply([pod])
-    assert env_of(sent_pods(shell.stdin[0])[0])["USER_VALUE"] == f"a{mark}b"
+    assert env_of(sent_pods(shell.calls[0].stdin)[0])["USER_VALUE"] == f"a{mark}b"
 
 
 # -- through SSH, kubectl and the API server ----------------------------------------------------------

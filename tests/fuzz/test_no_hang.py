@@ -1,6 +1,6 @@
 """Bad input to the pure core: only the declared errors come out, and nothing hangs.
 
-tests/unit/test_fuzz.py and tests/ssh/test_lines.py fuzz small inputs for correctness; this
+tests/core/test_fuzz.py and tests/core/test_line_splitter.py fuzz small inputs for correctness; this
 module adds what they do not: a per-example deadline (hypothesis fails an example that runs
 past it, so a quadratic path or a hang is caught), giant inputs (tens of MB, a million lines,
 nesting a hundred thousand deep) under a wall-clock budget, and the line limit as a property.

@@ -24,7 +24,9 @@ def settings(db_settings):
 
 @pytest.fixture(scope="module")
 def app(settings, store):
-    return create_app(settings, service=service_without_cluster(settings, store))
+    service = service_without_cluster(settings, store)
+    yield create_app(settings, service=service)
+    assert service.kubectl.calls == [], "a refusal reached the cluster"
 
 
 @pytest.fixture()

@@ -30,6 +30,7 @@ def host(store, db_settings):
     row = allocate(store, settings, "刘电波")
     yield app, row
     store.release(row.island_id, row.generation, "TestDone")
+    assert service.kubectl.calls == [], "the blueprint's refusals reached the cluster"
 
 
 def test_pages_and_api_live_under_the_prefix(host):

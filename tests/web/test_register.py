@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from island_ssh.config import DEFAULT_CONFIG, load_settings
-from island_ssh.service.islands import IslandService, token_hash
+from island_ssh.core.tokens import hash_token
+from island_ssh.service.islands import IslandService
+from island_ssh.testing.fakes import FakeKubectl
 from island_ssh_web import create_app
 
 
@@ -13,13 +15,14 @@ from island_ssh_web import create_app
 def app_and_island(store, db_settings):
     settings = load_settings(DEFAULT_CONFIG, environ={}).replace(
         database={"name": db_settings.name, "host": db_settings.host, "port": db_settings.port})
-    service = IslandService(settings, store, kubectl=None)
+    service = IslandService(settings, store, FakeKubectl())
     token = "tok-" + "x" * 30
-    row = store.allocate("刘电波", "dev", lambda i: f"altraserver-liudianbo-dev-{i}", {}, token_hash(token),
+    row = store.allocate("刘电波", "dev", lambda i: f"altraserver-liudianbo-dev-{i}", {}, hash_token(token),
                          settings.islands)
     app = create_app(settings, service=service)
     yield app.test_client(), row, token
     store.release(row.island_id, row.generation, "TestDone")
+    assert service.kubectl.calls == [], "registration reached the cluster"
 
 
 def post(client, island_id, token=None, **form):

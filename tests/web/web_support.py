@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 
 from island_ssh.config import DEFAULT_CONFIG, load_settings
-from island_ssh.service.islands import IslandService, token_hash
+from island_ssh.core.tokens import hash_token
+from island_ssh.service.islands import IslandService
+from island_ssh.testing.fakes import FakeKubectl
 
 TOKENS = {"tok-liu-0123456789abcdef": "刘电波", "tok-bob-0123456789abcdef": "bob",
           "tok-root-0123456789abcdef": "admin"}
@@ -31,13 +33,14 @@ def bearer(token: str) -> dict:
 
 
 def allocate(store, settings, owner: str, branch: str = "dev", token: str = "island-token-" + "z" * 20):
-    return store.allocate(owner, branch, lambda i: f"altraserver-t-{branch}-{i}", {}, token_hash(token),
+    return store.allocate(owner, branch, lambda i: f"altraserver-t-{branch}-{i}", {}, hash_token(token),
                           settings.islands)
 
 
 def service_without_cluster(settings, store) -> IslandService:
-    """For endpoints that never reach kubectl (reads, permission checks, validation)."""
-    return IslandService(settings, store, kubectl=None)
+    """For endpoints that never reach kubectl (reads, permission checks, validation): its
+    FakeKubectl records any call, so ``service.kubectl.calls`` shows whether one did."""
+    return IslandService(settings, store, FakeKubectl())
 
 
 from island_ssh.testing.waiting import wait_for  # noqa: E402,F401

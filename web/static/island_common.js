@@ -6,6 +6,9 @@
   var body = document.body;
   var I18N = JSON.parse(document.getElementById("island-i18n").textContent);
   var Island = (window.Island = {});
+  /* {states, groups: {progress, failed, gone, changeable, final, waiting}, containers}: the server's
+     island_ssh.core.names, embedded in the page (also GET /api/vocabulary); never copied here. */
+  Island.vocabulary = JSON.parse(document.getElementById("island-vocabulary").textContent);
 
   Island.user = body.dataset.user || "";
   Island.admin = body.dataset.admin === "true";

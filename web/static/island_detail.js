@@ -6,8 +6,9 @@
   var id = Number(root.dataset.islandId);
   var island = null;
   var events = [];
-  var PROGRESS = ["allocated", "applying", "pending", "creating", "starting", "ready"];
-  var FAILED = ["unschedulable", "failed", "timeout", "lost"];
+  var GROUPS = I.vocabulary.groups;
+  var PROGRESS = GROUPS.progress;
+  var FAILED = GROUPS.failed;
   var $ = function (sel) { return document.getElementById(sel); };
 
   function lastProgressState() {
@@ -16,7 +17,7 @@
       if (PROGRESS.indexOf(e.to_state) >= 0) return e.to_state;
       if (e.from_state && PROGRESS.indexOf(e.from_state) >= 0) return e.from_state;
     }
-    return "allocated";
+    return PROGRESS[0];
   }
 
   function renderProgress() {
@@ -24,7 +25,8 @@
     var failed = FAILED.indexOf(state) >= 0;
     var reached = PROGRESS.indexOf(state);
     if (failed) reached = PROGRESS.indexOf(lastProgressState());
-    if (state === "terminating" || state === "deleted") reached = PROGRESS.length;
+    var gone = GROUPS.gone.indexOf(state) >= 0;
+    if (gone) reached = PROGRESS.length;
     document.querySelectorAll("#progress li").forEach(function (li, index) {
       li.className = index < reached || (index === reached && state === "ready") ? "done"
         : index === reached ? (failed ? "failed" : "active") : "";
@@ -40,7 +42,7 @@
     } else if (state === "pending" || state === "creating" || state === "starting") {
       explain.textContent = island.message || "";
     } else {
-      explain.textContent = state === "deleted" || state === "terminating" ? I.stateName(state) : "";
+      explain.textContent = gone ? I.stateName(state) : "";
     }
   }
 
@@ -70,7 +72,7 @@
     var canChange = island.can_change && !gone;
     $("only-owner").hidden = island.can_change || gone;
     ["restart-button", "delete-button", "clock-apply"].forEach(function (b) { $(b).disabled = !canChange; });
-    if (["starting", "ready"].indexOf(island.state) < 0) $("clock-apply").disabled = true;
+    if (GROUPS.changeable.indexOf(island.state) < 0) $("clock-apply").disabled = true;
     tick();
     renderProgress();
   }

@@ -11,8 +11,9 @@ from pathlib import Path
 from island_ssh.core.settings import IslandSettings, TrackerSettings
 from island_ssh.store import hash_token
 from island_ssh.kube.tracker import GENERATION_LABEL, Tracker
+from island_ssh.testing.fakes import FakeKubectl
 
-PODS = Path(__file__).resolve().parent.parent / "unit" / "pods"
+PODS = Path(__file__).resolve().parent.parent / "core" / "pods"
 SETTINGS = IslandSettings(id_min=1, id_max=50)
 STEPS = ["pending", "container_creating", "starting_side_ready", "ready", "server_exit3"]
 
@@ -51,7 +52,7 @@ class CountingStore:
 
 
 def tracker(store) -> Tracker:
-    return Tracker(kubectl=None, store=store, islands=SETTINGS, settings=TrackerSettings())
+    return Tracker(kubectl=FakeKubectl(), store=store, islands=SETTINGS, settings=TrackerSettings())
 
 
 def history(store, island_id):
@@ -75,6 +76,7 @@ def test_a_burst_is_one_transaction_with_the_same_outcome_as_line_by_line(fresh_
     for b, s in zip(batched, single):
         assert fresh_store.get(b.island_id).state == fresh_store.get(s.island_id).state == "failed"
         assert history(fresh_store, b.island_id) == history(fresh_store, s.island_id)
+    assert seen.kubectl.calls == one_by_one.kubectl.calls == []  # lines only: no listing, no kubectl
     announcements = [announced.get_nowait() for _ in range(announced.qsize())]
     assert [(a.island_id, a.to_state) for a in announcements] == [
         (row.island_id, fresh_store.events(row.island_id)[k + 2].to_state) for k in range(len(STEPS)) for row in batched]

@@ -15,8 +15,8 @@ import pytest
 
 from island_ssh.core.recovery_plan import GENERATION_LABEL
 
-from .helpers import island_ssh_argv, island_ssh_cmd, live_pods, recover, wait_for, write_config
-from .test_recover_sandbox import env, stuck_row  # noqa: F401  (the fixture)
+from .recovery_helpers import island_ssh_argv, island_ssh_cmd, live_pods, recover, wait_for, write_config
+from .test_recovery_sandbox import env, stuck_row  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""classify() on pod JSON shaped as kubectl 1.35 prints it (tests/unit/pods/*.json)."""
+"""classify() on pod JSON shaped as kubectl 1.35 prints it (tests/core/pods/*.json)."""
 
 import copy
 

@@ -11,9 +11,10 @@ import time
 import pytest
 
 from island_ssh.core.manifests import pod_name
-from island_ssh.service.islands import IslandService, LaunchRequest, token_hash
+from island_ssh.core.tokens import hash_token
+from island_ssh.service.islands import IslandService, LaunchRequest
 
-from .helpers import (clear_cluster, insert_registration, live_pods, pod_names, recover, snapshot, stray_pod,
+from .recovery_helpers import (clear_cluster, insert_registration, live_pods, pod_names, recover, snapshot, stray_pod,
                       wait_for)
 
 pytestmark = pytest.mark.slow
@@ -52,7 +53,7 @@ def ready_islands(env, *owners, **launch):
 def stuck_row(env, owner: str, state: str = "applying"):
     """A row as a service killed between allocation and apply leaves it: no pod."""
     row = env.store.allocate(owner=owner, branch="dev", pod_name_fn=lambda i: pod_name(owner, "dev", i),
-                             overrides={}, token_hash=token_hash(secrets.token_urlsafe(24)),
+                             overrides={}, token_hash=hash_token(secrets.token_urlsafe(24)),
                              settings=env.settings.islands)
     if state == "applying":
         env.store.transition(row.island_id, row.generation, "applying", "Applying", "", expected_from="allocated")

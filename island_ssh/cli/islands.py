@@ -1,0 +1,196 @@
+"""The commands on islands: launch, list, show, delete, restart, clock, logs, events.
+
+``list``, ``show`` and ``events`` read MySQL only (they work while the master is unreachable);
+the others go through the full runtime, which opens the SSH connection.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import click
+
+from island_ssh.cli.main import EXIT_ISLAND_FAILED, Context
+from island_ssh.cli.output import dumps, island_json, print_island, print_islands, styled_state
+from island_ssh.core.errors import IslandNotFound
+from island_ssh.core.names import FAILED_STATES, FINAL_STATES, SERVER_CONTAINER
+
+SPINNER = "|/-\\"
+
+
+def parse_env(items) -> dict:
+    extra = {}
+    for item in items:
+        if "=" not in item:
+            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--env")
+        name, value = item.split("=", 1)
+        extra[name] = value
+    return extra
+
+
+@click.command()
+@click.option("--owner", required=True, help="who the island is for (any name, 中文 too)")
+@click.option("--branch", help="dev or weekly (islands.branches)")
+@click.option("--start-time", default="", help="island clock at start, 'YYYY-MM-DD HH:MM:SS'")
+@click.option("--memory", help="memory request, e.g. 1500Mi")
+@click.option("--image", help="server image override")
+@click.option("--env", "env", multiple=True, help="extra environment NAME=VALUE (repeatable)")
+@click.option("--wait/--no-wait", default=False, help="follow the island's states until ready or failed")
+@click.option("--timeout", type=click.FloatRange(min=0), help="seconds to wait (default islands.ready_timeout + 30)")
+@click.option("--json", "as_json", is_flag=True, help="print the island as JSON")
+@click.pass_obj
+def launch(obj: Context, owner, branch, start_time, memory, image, env, wait, timeout, as_json) -> None:
+    """Launch one island (its id and ports are printed)."""
+    from island_ssh.service.islands import LaunchRequest
+    request = LaunchRequest(owner=owner, branch=branch, start_time=start_time, memory=memory, image=image,
+                            env=parse_env(env))
+    rt = obj.runtime(with_tracker=wait)
+    row = rt.service.launch(request)
+    if wait:
+        row = follow(rt, row, timeout)  # progress goes to stderr: stdout stays clean JSON
+    if as_json:
+        print_island(row, True)
+    else:
+        print_islands([row], False)
+    if row.state in FAILED_STATES:
+        sys.exit(EXIT_ISLAND_FAILED)
+
+
+def follow(rt, row, timeout: float | None, show: bool = True):
+    """Print each state change as its own line (from the island's events) and, on a terminal, a
+    live progress line, until the island is ready or has ended; returns the last row."""
+    limit = rt.settings.islands.ready_timeout + 30 if timeout is None else timeout
+    start = time.monotonic()
+    live = show and sys.stderr.isatty()
+    printed: set[int] = set()
+    pause = threading.Event()
+    tick = 0
+    while True:
+        row = rt.service.get(row.island_id)
+        elapsed = time.monotonic() - start
+        if show:
+            for ev in rt.service.events(row.island_id):
+                if ev.id in printed:
+                    continue
+                printed.add(ev.id)
+                detail = f" {ev.reason}" if ev.reason else ""
+                detail += f": {ev.message}" if ev.message and ev.to_state != "ready" else ""
+                click.echo(("\r\x1b[K" if live else "") + f"[{elapsed:6.1f}s] island {row.island_id}: "
+                           f"{styled_state(ev.to_state)}{detail}", err=True)
+        if row.state in FINAL_STATES or elapsed > limit:
+            if live:
+                click.echo("\r\x1b[K", err=True, nl=False)
+            return row
+        if live:
+            tick += 1
+            bar = int(20 * min(elapsed / limit, 1.0)) if limit else 0
+            click.echo(f"\r\x1b[K{SPINNER[tick % 4]} island {row.island_id} {row.state:<13} "
+                       f"[{'#' * bar}{'.' * (20 - bar)}] {elapsed:5.1f}s of {limit:.0f}s", err=True, nl=False)
+        pause.wait(0.2)
+
+
+@click.command(name="list")
+@click.option("--owner", help="only this owner's islands")
+@click.option("--branch", help="only this branch")
+@click.option("--state", "states", multiple=True, help="only these states (repeatable)")
+@click.option("--all", "show_all", is_flag=True, help="include deleted islands")
+@click.option("--json", "as_json", is_flag=True, help="print a JSON array")
+@click.pass_obj
+def list_cmd(obj: Context, owner, branch, states, show_all, as_json) -> None:
+    """List islands as a table."""
+    rows = obj.records().list(owner=owner, branch=branch, states=list(states) or None)
+    if not show_all and not states:
+        rows = [r for r in rows if r.state != "deleted"]
+    print_islands(rows, as_json)
+
+
+def get_island(obj: Context, island_id: int):
+    row = obj.records().find(island_id)
+    if row is None:
+        raise IslandNotFound(f"no island {island_id}; `island-ssh list` shows the islands", island_id=island_id)
+    return row
+
+
+@click.command()
+@click.argument("island_id", type=click.IntRange(min=0))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def show(obj: Context, island_id: int, as_json: bool) -> None:
+    """Show one island."""
+    data = island_json(get_island(obj, island_id))
+    if as_json:
+        click.echo(dumps(data))
+        return
+    for k, v in data.items():
+        click.echo(f"{k:>11}: {styled_state(v) if k == 'state' else v}")
+
+
+@click.command()
+@click.argument("island_id", type=click.IntRange(min=0))
+@click.option("--wait", is_flag=True, help="wait until the pod is gone and the id free")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def delete(obj: Context, island_id: int, wait: bool, as_json: bool) -> None:
+    """Delete an island (its id and ports come free once the pod is gone)."""
+    print_island(obj.runtime(with_tracker=wait).service.delete(island_id, wait=wait), as_json)
+
+
+@click.command()
+@click.argument("island_id", type=click.IntRange(min=0))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def restart(obj: Context, island_id: int, as_json: bool) -> None:
+    """Restart an island: same id and ports, a new pod."""
+    print_island(obj.runtime().service.restart(island_id), as_json)
+
+
+@click.command()
+@click.argument("island_id", type=click.IntRange(min=0))
+@click.argument("when")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def clock(obj: Context, island_id: int, when: str, as_json: bool) -> None:
+    """Set an island's clock: 'YYYY-MM-DD HH:MM:SS' (reads that now), '+2d' / '-1h', or 'reset'."""
+    row = obj.runtime().service.set_clock(island_id, when)
+    if as_json:
+        click.echo(dumps(island_json(row)))
+    else:
+        click.echo(f"island {island_id}: clock {row.clock_setting}")
+
+
+@click.command()
+@click.argument("island_id", type=click.IntRange(min=0))
+@click.option("--tail", type=click.IntRange(min=0), default=200, show_default=True, help="lines from the end")
+@click.option("-f", "--follow", "follow_log", is_flag=True, help="keep printing new lines until Ctrl-C")
+@click.option("-c", "--container", default=SERVER_CONTAINER, show_default=True)
+@click.pass_obj
+def logs(obj: Context, island_id: int, tail: int, follow_log: bool, container: str) -> None:
+    """Show an island's server log."""
+    service = obj.runtime().service
+    if not follow_log:
+        click.echo(service.logs(island_id, tail=tail, container=container), nl=False)
+        return
+    for line in service.follow_logs(island_id, tail=tail, container=container):
+        click.echo(line)
+
+
+@click.command()
+@click.argument("island_id", type=click.IntRange(min=0))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def events(obj: Context, island_id: int, as_json: bool) -> None:
+    """Show an island's state transitions (its current generation)."""
+    row = get_island(obj, island_id)
+    evs = obj.records().events(island_id, generation=row.generation)
+    if as_json:
+        click.echo(dumps([{"at": e.at.isoformat(), "from": e.from_state, "to": e.to_state, "reason": e.reason,
+                           "message": e.message} for e in evs]))
+        return
+    for e in evs:
+        click.echo(f"{e.at:%Y-%m-%d %H:%M:%S}  {e.from_state or '-':>13} -> {styled_state(e.to_state, 13)} "
+                   f"{e.reason or ''} {e.message or ''}".rstrip())
+
+
+COMMANDS = (launch, list_cmd, show, delete, restart, clock, logs, events)
