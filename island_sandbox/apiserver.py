@@ -22,17 +22,18 @@ import attrs
 import kmock
 import yaml
 
-from island_sandbox import admission, execws, openapi, tables
+from island_sandbox import admission, execws, openapi, protowire, rbac, ssa, tables
 from island_ssh.core.errors import IslandError
 from island_sandbox.apierrors import ApiError, already_exists, bad_request, method_not_allowed, not_found, unauthorized
 from island_sandbox.cluster import Cluster
-from island_sandbox.objects import json_copy
+from island_sandbox.objects import json_copy, now_rfc3339
 from island_sandbox.patches import apply_patch
 from island_sandbox.selectors import SelectorError, Selector
 from island_sandbox.watches import WatchRequest, serve_watch
 
 log = logging.getLogger(__name__)
 KEPT_REQUESTS = 20
+ACCESS_REVIEW_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 KUBELET_REFUSALS = (LookupError, ValueError, OSError, IslandError)  # what a kubelet raises for a bad target  # kmock records every request; a long-running server keeps only the last few
 
 
@@ -74,6 +75,8 @@ class SandboxApiServer(kmock.KubernetesScaffold):
     watch_timeout: float = 1800.0
     token: str | None = None
     address: str = "127.0.0.1:0"
+    authorizer: rbac.Authorizer | None = None
+    """With ``--rbac FILE``: requests impersonating its user are judged by its Roles (see rbac.py)."""
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -106,12 +109,20 @@ class SandboxApiServer(kmock.KubernetesScaffold):
         raise kmock.KubernetesNotFoundError(reason="NotFound", message="the server could not find the requested resource")
 
     async def _serve_root(self, request: kmock.Request) -> Any:
-        return {"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v3", "/readyz", "/version"]}
+        return {"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v2", "/openapi/v3", "/readyz", "/version"]}
 
     # -- entry point ----------------------------------------------------------------------------
     async def __call__(self, raw: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         """Resource requests are ours; everything else (discovery, OpenAPI, ...) is kmock's."""
         route = parse_core_path(raw.path)
+        if raw.method == "POST" and raw.path == ACCESS_REVIEW_PATH:
+            return await self._access_review(raw)
+        if raw.method == "GET" and raw.path == "/openapi/v2":  # kubectl < 1.27 (openapi.OPENAPI_V2_PB)
+            return aiohttp.web.Response(body=openapi.OPENAPI_V2_PB, content_type=openapi.OPENAPI_V2_MIME)
+        if raw.method == "GET" and raw.path in ("/api", "/apis"):
+            # kubectl 1.27 compares discovery's Content-Type with "application/json" as a string
+            # and refuses kmock's "application/json; charset=utf-8"; the real server sends no charset
+            return _json(openapi.api_versions(self.address) if raw.path == "/api" else openapi.api_group_list())
         if route is None:
             del self._requests[:-KEPT_REQUESTS]
             return await super().__call__(raw)
@@ -120,6 +131,7 @@ class SandboxApiServer(kmock.KubernetesScaffold):
                 raise unauthorized()
             request = ApiRequest(raw=raw, method=raw.method.upper(), params=raw.query, headers=raw.headers,
                                  body=await raw.read(), **route)
+            self._authorize(request)
             return await self._serve_resource(request)
         except ApiError as e:
             return _json(e.status(), e.code)
@@ -135,6 +147,37 @@ class SandboxApiServer(kmock.KubernetesScaffold):
             if e.status == 404:
                 return _json(ApiError(404, "NotFound", "the server could not find the requested resource").status(), 404)
             return _json(ApiError(e.status, e.reason or "InternalError", e.message or repr(e)).status(), e.status)
+
+    # -- authorization ----------------------------------------------------------------------
+    def _authorizer_for(self, raw: aiohttp.web.BaseRequest) -> rbac.Authorizer | None:
+        """Who judges a request: None (admin) for the sandbox's own, the file's user's grants for it,
+        and no grants at all for any other impersonated user (as RBAC gives a user nobody bound)."""
+        user = raw.headers.get("Impersonate-User")
+        if self.authorizer is None or user is None:
+            return None
+        return self.authorizer if user == self.authorizer.user else rbac.Authorizer(user)
+
+    async def _access_review(self, raw: aiohttp.web.BaseRequest) -> aiohttp.web.Response:
+        """`kubectl auth can-i`: a SelfSubjectAccessReview, which kubectl sends as protobuf."""
+        body = await raw.read()
+        try:
+            if (raw.headers.get("Content-Type") or "").startswith(protowire.PROTOBUF):
+                review = protowire.access_review_from_protobuf(body)
+            else:
+                review = json.loads(body or b"{}")
+        except (ValueError, UnicodeDecodeError) as exc:
+            return _json(bad_request(f"cannot read the access review: {exc}").status(), 400)
+        return _json(rbac.access_review(self._authorizer_for(raw), review), 201)
+
+    def _authorize(self, request: ApiRequest) -> None:
+        authorizer = self._authorizer_for(request.raw)
+        if authorizer is None:
+            return
+        definition = openapi.RESOURCES.get(request.plural)
+        namespace = (request.namespace or None) if definition is None or definition.namespaced else None
+        watch = request.params.get("watch") in ("true", "1")
+        verb = rbac.request_verb(request.method, request.name, request.subresource, watch)
+        authorizer.require(verb, request.plural, request.subresource or "", namespace, request.name or "")
 
     # -- resources ------------------------------------------------------------------------------
     async def _serve_resource(self, request: ApiRequest) -> aiohttp.web.StreamResponse:
@@ -227,8 +270,9 @@ class SandboxApiServer(kmock.KubernetesScaffold):
         obj = self.store.require(plural, ns, name)
         return _json(self._table(request, plural, [obj]) if self._wants_table(request) else obj)
 
-    def _create(self, request: ApiRequest, definition: openapi.Resource, ns: str) -> aiohttp.web.Response:
-        obj = self._body(request)
+    def _create(self, request: ApiRequest, definition: openapi.Resource, ns: str,
+                obj: Any = None) -> aiohttp.web.Response:
+        obj = self._body(request) if obj is None else obj  # given: a server-side apply that creates
         if not isinstance(obj, dict):
             raise bad_request("the request body must be an object")
         meta = obj.setdefault("metadata", {})
@@ -254,6 +298,8 @@ class SandboxApiServer(kmock.KubernetesScaffold):
             admission.default_pvc(obj)
         elif definition.plural == "namespaces":
             obj["status"] = {"phase": "Active"}
+        elif definition.plural == "secrets":
+            admission.admit_secret(obj)
         if request.params.get("dryRun"):
             if self.store.get(definition.plural, ns, meta["name"]) is not None:
                 raise already_exists(definition.plural, meta["name"])
@@ -277,6 +323,8 @@ class SandboxApiServer(kmock.KubernetesScaffold):
             if definition.plural == "pods":
                 admission.validate_pod(merged)
                 admission.validate_pod_update(old, merged)
+            elif definition.plural == "secrets":
+                admission.admit_secret(merged)  # stringData merged again, and no status kept
         if dry_run:
             return merged
         return self.store.replace(definition.plural, merged, expect_rv=expect_rv)
@@ -293,6 +341,8 @@ class SandboxApiServer(kmock.KubernetesScaffold):
 
     def _patch(self, request: ApiRequest, definition: openapi.Resource, ns: str, name: str,
                status_only: bool) -> aiohttp.web.Response:
+        if ssa.is_apply(request.headers.get("Content-Type", "")) and not status_only:
+            return self._server_side_apply(request, definition, ns, name)
         old = self.store.require(definition.plural, ns, name)
         patched = apply_patch(request.headers.get("Content-Type", ""), json_copy(old), self._body(request))
         expect = (patched.get("metadata") or {}).get("resourceVersion")
@@ -300,6 +350,20 @@ class SandboxApiServer(kmock.KubernetesScaffold):
             expect = None
         return _json(self._store_update(definition, old, patched, status_only, expect,
                                         bool(request.params.get("dryRun"))))
+
+    def _server_side_apply(self, request: ApiRequest, definition: openapi.Resource, ns: str,
+                           name: str) -> aiohttp.web.Response:
+        """Create-or-update under a field manager (ssa.py); 201 when it created."""
+        applied = self._body(request)
+        if isinstance(applied, dict) and (applied.get("metadata") or {}).get("name", name) != name:
+            raise bad_request("the name of the object does not match the name on the URL")
+        old = self.store.get(definition.plural, ns, name)
+        merged = ssa.apply(old, applied, request.params.get("fieldManager", ""),
+                           request.params.get("force") in ("true", "1"), now_rfc3339())
+        if old is None:
+            merged.setdefault("metadata", {})["name"] = name
+            return self._create(request, definition, ns, obj=merged)
+        return _json(self._store_update(definition, old, merged, False, None, bool(request.params.get("dryRun"))))
 
     async def _delete(self, request: ApiRequest, plural: str, ns: str, name: str) -> aiohttp.web.Response:
         body = self._body(request) or {}
@@ -328,10 +392,19 @@ class SandboxApiServer(kmock.KubernetesScaffold):
         kubelet, container = self.cluster.kubelet_for(ns, name, request.params.get("container"))
         tail = request.params.get("tailLines")
         tail_lines = int(tail) if tail not in (None, "") else None
+        limit = request.params.get("limitBytes")
+        if limit not in (None, "") and not (limit.isdigit() and int(limit) > 0):
+            raise bad_request(f"limitBytes: Invalid value: {limit}: must be greater than 0")
+        # as the kubelet's LimitWriter: the first limitBytes of what would be sent (after tailLines),
+        # and a followed log ends once that many bytes went out
+        left = int(limit) if limit not in (None, "") else None
         try:
             data = kubelet.logs(ns, name, container, tail_lines)
         except KUBELET_REFUSALS as e:  # the kubelet's "not started"/"no such container"
             raise bad_request(str(e) or type(e).__name__) from None
+        if left is not None:
+            data = data[:left]
+            left -= len(data)
         if request.params.get("follow") != "true":
             return aiohttp.web.Response(body=data, content_type="text/plain")
         response = aiohttp.web.StreamResponse(headers={"Content-Type": "text/plain"})
@@ -339,11 +412,13 @@ class SandboxApiServer(kmock.KubernetesScaffold):
         sent = kubelet.logs(ns, name, container, None)
         await response.write(data)
         try:
-            while self._container_running(ns, name, container):
+            while self._container_running(ns, name, container) and left != 0:
                 await asyncio.sleep(0.2)  # the kubelet's log is a file; poll it for growth
                 now = kubelet.logs(ns, name, container, None)
                 if len(now) > len(sent):
-                    await response.write(now[len(sent):])
+                    new = now[len(sent):] if left is None else now[len(sent):len(sent) + left]
+                    await response.write(new)
+                    left = None if left is None else left - len(new)
                 sent = now
             await response.write_eof()
         except KUBELET_REFUSALS:  # the pod went away while we followed it: the stream just ends
@@ -370,7 +445,8 @@ class SandboxApiServer(kmock.KubernetesScaffold):
         if "running" not in state:  # refused before any upgrade, as the real kubelet does
             raise bad_request(f'container not found ("{container}")')
         if raw.headers.get("Upgrade", "").lower() != "websocket":
-            raise bad_request("exec needs a websocket upgrade (channel.k8s.io); SPDY is not offered")
+            raise bad_request("exec needs a websocket upgrade (v5.channel.k8s.io); the sandbox does not serve SPDY, "
+                              "which kubectl before 1.30 speaks: use kubectl 1.30 or newer")
         argv = raw.query.getall("command", [])
         if not argv:
             raise bad_request("you must specify at least 1 command")

@@ -26,16 +26,39 @@ log = logging.getLogger(__name__)
 TERMINAL = ("Succeeded", "Failed")
 MAX_EVENTS = 500
 STOP_SLACK = 30.0  # seconds past the grace period we wait for a kubelet to report the pod stopped
+# What a kubelet gives the containers of a force-deleted pod (DeleteOptions gracePeriodSeconds=0):
+# since v1.31 the pod worker turns 0 into 1 (pod_workers.go calculateEffectiveGracePeriod, "we
+# always supply a grace period of 1") and killContainer raises that to minimumGracePeriodInSeconds
+# = 2 (kuberuntime_container.go): SIGTERM, then SIGKILL 2 s later, after the object is gone.
+FORCED_STOP_GRACE = 2.0
 
 
 class KubeletLike(Protocol):
     async def start_pod(self, pod: dict, volumes: dict[str, Path | None]) -> None: ...
-    async def stop_pod(self, namespace: str, name: str, grace_seconds: float) -> None: ...
-    async def evict_pod(self, namespace: str, name: str, message: str) -> None: ...
+    # ``uid`` names the incarnation: a pod re-created under the same name may start while the
+    # old one still stops, and the two must never touch each other's processes or reports.
+    async def stop_pod(self, namespace: str, name: str, grace_seconds: float, uid: str | None = None) -> None: ...
+    async def evict_pod(self, namespace: str, name: str, message: str, uid: str | None = None) -> None: ...
     async def exec(self, namespace: str, name: str, container: str, argv: list[str],
-                   stdin: bytes | None, timeout: float = 60.0) -> tuple[int, bytes, bytes]: ...
-    def logs(self, namespace: str, name: str, container: str, tail_lines: int | None = None) -> bytes: ...
+                   stdin: bytes | None, timeout: float = 60.0, uid: str | None = None) -> tuple[int, bytes, bytes]: ...
+    def logs(self, namespace: str, name: str, container: str, tail_lines: int | None = None,
+             uid: str | None = None) -> bytes: ...
     async def shutdown(self) -> None: ...
+
+
+class PodOnKubelet:
+    """One pod incarnation on its kubelet, for exec and logs: the uid the API object named when
+    the request came, so a request never reaches an old incarnation still stopping under that name."""
+
+    def __init__(self, kubelet: KubeletLike, uid: str) -> None:
+        self.kubelet, self.uid = kubelet, uid
+
+    async def exec(self, namespace: str, name: str, container: str, argv: list[str],
+                   stdin: bytes | None, timeout: float = 60.0) -> tuple[int, bytes, bytes]:
+        return await self.kubelet.exec(namespace, name, container, argv, stdin, timeout, uid=self.uid)
+
+    def logs(self, namespace: str, name: str, container: str, tail_lines: int | None = None) -> bytes:
+        return self.kubelet.logs(namespace, name, container, tail_lines, uid=self.uid)
 
 
 def node_object(name: str, ip: str, labels: dict[str, str], memory_bytes: int) -> dict[str, Any]:
@@ -85,6 +108,7 @@ class Cluster:
         self.scheduler_cache = SchedulerCache()
         self._event_keys: deque[tuple[str, str]] = deque()  # the scheduler's Events, oldest first
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._stops: set[asyncio.Task[Any]] = set()  # forced deletes' kubelet stops: awaited, never cancelled
         store.listeners.append(self._on_event)
 
     # -- set-up -------------------------------------------------------------------------------
@@ -104,8 +128,8 @@ class Cluster:
 
     def report_for(self, node: str):
         """The StatusReport callback handed to the kubelet of ``node``."""
-        def report(namespace: str, name: str, status: dict[str, Any]) -> None:
-            self.merge_kubelet_status(node, namespace, name, status)
+        def report(namespace: str, name: str, status: dict[str, Any], uid: str | None = None) -> None:
+            self.merge_kubelet_status(node, namespace, name, status, uid)
         return report
 
     def start(self) -> None:
@@ -113,13 +137,19 @@ class Cluster:
 
     async def shutdown(self, timeout: float = 20.0) -> None:
         await self.scheduler.stop()
-        for task in list(self._tasks):
+        for task in list(self._tasks - self._stops):
             task.cancel()
         results = await asyncio.gather(*(asyncio.wait_for(k.shutdown(), timeout) for k in self.kubelets.values()),
                                        return_exceptions=True)
         for node, result in zip(self.kubelets, results):
             if isinstance(result, BaseException):
                 log.error("kubelet %s did not shut down cleanly: %r", node, result)
+        # the kubelets' shutdown killed what forced deletes were still stopping; see those stops end
+        stops = list(self._stops)
+        if stops:
+            _, late = await asyncio.wait(stops, timeout=timeout)
+            for task in late:
+                log.error("stopping a force-deleted pod outlived the shutdown: %s", task.get_name())
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro, name=name)
@@ -181,6 +211,11 @@ class Cluster:
             queue.add(key, event.rv)
         elif event.old is not None and event.old.get("spec") != pod.get("spec"):
             queue.add(key, int(event.old["metadata"].get("resourceVersion") or event.rv))  # changed: retry
+
+    def secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A Secret as stored (a copy), for the kubelets' ``secretKeyRef``; None when absent."""
+        found = self.store.get("secrets", namespace, name)
+        return json_copy(found) if found is not None else None
 
     def _lookup_pod(self, key: tuple[str, str]) -> dict[str, Any] | None:
         return self.store.get("pods", *key)
@@ -244,10 +279,13 @@ class Cluster:
                 self.store.remove("events", *old)
 
     # -- kubelet reports ----------------------------------------------------------------------
-    def merge_kubelet_status(self, node: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+    def merge_kubelet_status(self, node: str, namespace: str, name: str, status: dict[str, Any],
+                             uid: str | None = None) -> None:
         pod = self.store.get("pods", namespace, name)
         if pod is None or pod["spec"].get("nodeName") != node:
             return  # a report for a pod that is gone (or someone else's) changes nothing
+        if uid is not None and pod["metadata"].get("uid") != uid:
+            return  # an old incarnation still stopping: as the status manager, skip (deleted and re-created)
         old = pod.get("status") or {}
         merged = json_copy(status)
         scheduled = [c for c in old.get("conditions") or [] if c.get("type") == "PodScheduled"]
@@ -273,12 +311,17 @@ class Cluster:
         grace = max(grace, 0)
         kubelet = self.kubelets.get(node) if node else None
         if grace == 0:
+            # As a real API server: the object goes at once (DELETED now) and the kubelet stops the
+            # containers afterwards; the stop is keyed by uid, so a pod re-created under this name
+            # meanwhile is another incarnation and untouched.
+            removed = self.store.remove("pods", namespace, name)
             if kubelet is not None:
-                await self._stop(kubelet, namespace, name, 0)
-            current = self.store.get("pods", namespace, name)
-            if current is None or current["metadata"]["uid"] != pod["metadata"]["uid"]:
-                return pod
-            return self.store.remove("pods", namespace, name)
+                uid = pod["metadata"]["uid"]
+                stop = self._spawn(self._stop(kubelet, namespace, name, FORCED_STOP_GRACE, uid),
+                                   f"stop {namespace}/{name} {uid}")
+                self._stops.add(stop)
+                stop.add_done_callback(self._stops.discard)
+            return removed
         existing = pod["metadata"].get("deletionGracePeriodSeconds")
         if existing is not None and existing <= grace:
             return pod  # already terminating at least this fast
@@ -291,17 +334,17 @@ class Cluster:
                     f"delete {namespace}/{name}")
         return stored
 
-    async def _stop(self, kubelet: KubeletLike, namespace: str, name: str, grace: float) -> None:
+    async def _stop(self, kubelet: KubeletLike, namespace: str, name: str, grace: float, uid: str) -> None:
         try:
             async with asyncio.timeout(grace + STOP_SLACK):
-                await kubelet.stop_pod(namespace, name, grace)
-        except Exception:  # TimeoutError too
-            log.exception("kubelet failed to stop %s/%s; removing the object anyway", namespace, name)
+                await kubelet.stop_pod(namespace, name, grace, uid=uid)
+        except Exception:  # TimeoutError too; logged here, as nobody awaits a forced delete's stop
+            log.exception("kubelet failed to stop %s/%s (uid %s); the object is removed anyway", namespace, name, uid)
 
     async def _finish_deletion(self, kubelet: KubeletLike | None, namespace: str, name: str, uid: str,
                                grace: float) -> None:
         if kubelet is not None:
-            await self._stop(kubelet, namespace, name, grace)
+            await self._stop(kubelet, namespace, name, grace, uid)
         current = self.store.get("pods", namespace, name)
         if current is not None and current["metadata"]["uid"] == uid:
             self.store.remove("pods", namespace, name)
@@ -312,14 +355,14 @@ class Cluster:
         node = pod["spec"].get("nodeName")
         kubelet = self.kubelets.get(node) if node else None
         if kubelet is not None:
-            await kubelet.evict_pod(namespace, name, message)
+            await kubelet.evict_pod(namespace, name, message, uid=pod["metadata"]["uid"])
             return
         fresh = json_copy(pod)
         fresh["status"].update(phase="Failed", reason="Evicted", message=message)
         self.store.replace("pods", fresh)
 
     # -- exec and logs ------------------------------------------------------------------------
-    def kubelet_for(self, namespace: str, name: str, container: str | None) -> tuple[KubeletLike, str]:
+    def kubelet_for(self, namespace: str, name: str, container: str | None) -> tuple[PodOnKubelet, str]:
         pod = self.store.get("pods", namespace, name)
         if pod is None:
             raise not_found("pods", name)
@@ -336,4 +379,4 @@ class Cluster:
         if kubelet is None:
             raise bad_request(f'container "{container}" in pod "{name}" is waiting to start: ContainerCreating'
                               if node else f"pod {name} does not have a host assigned")
-        return kubelet, container
+        return PodOnKubelet(kubelet, pod["metadata"]["uid"]), container

@@ -20,6 +20,7 @@ import os
 import stat
 import sys
 
+PR_CAPBSET_DROP = 24
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC = 1, 2, 4, 32, 4096, 16384
 PRIVATE_TMPFS = ("/tmp", "/dev/shm")
 SCRATCH = "/tmp"
@@ -152,11 +153,26 @@ def build(spec):
     return executable
 
 
+def limit_capabilities(keep):
+    """Drop every capability but ``keep`` from the bounding set: the command we exec (as root)
+    gets exactly ``keep`` (its permitted set becomes the bounding set), and nothing it starts can
+    get more. Done last: the mounts above needed CAP_SYS_ADMIN."""
+    if keep is None:
+        return
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        last = int(f.read())
+    for cap in range(last + 1):
+        if cap not in keep and _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            raise SetupError("CreateContainerError",
+                             f"dropping capability {cap}: {os.strerror(ctypes.get_errno())}")
+
+
 def main():
     spec = json.loads(os.environ.pop("ISLAND_SANDBOX_CONTAINER_SPEC"))
     status_fd = int(os.environ.pop("ISLAND_SANDBOX_STATUS_FD"))
     try:
         executable = build(spec)
+        limit_capabilities(spec.get("capabilities"))
     except SetupError as exc:
         os.write(status_fd, f"error {exc.reason} {exc}\n".encode())
         sys.stderr.write(f"sandbox: {exc}\n")

@@ -1,7 +1,7 @@
 """The sandbox kubelet: runs each bound pod's containers as real local processes.
 
 One ``Kubelet`` per node, all in the API server's asyncio loop (interface: /tmp/sandbox_interface.md,
-kept in island_ssh/sandbox/README.md, section Kubelet). Each container gets its own mount, PID and
+kept in island_sandbox/README.md, section Kubelet). Each container gets its own mount, PID and
 UTS namespaces (``runtime``), its memory limit (``memory``), its readiness probe (``probes``);
 everything it goes through is reported as a complete kubelet-owned ``pod.status`` (``podstatus``).
 """
@@ -23,11 +23,12 @@ from typing import Callable
 
 from island_ssh.core.errors import IslandError
 from island_sandbox import runtime
+from island_sandbox.capabilities import UnknownCapability, container_capabilities
 from island_sandbox.images import ImageConfig, ImageError, ImageResolver, short_name
 from island_sandbox.memory import MemoryEnforcer, MemoryGuard, process_tree
-from island_sandbox.podspec import (ContainerConfigError, ProbeSpec, container_argv, container_env, hosts_file, memory_limit,
+from island_sandbox.podspec import (ContainerConfigError, MissingSecret, ProbeSpec, container_argv, container_env, hosts_file, memory_limit,
                       pod_facts, probe_spec, volume_mounts)
-from island_sandbox.podstatus import TERMINATED, ContainerRecord, PodRecordView, exit_reason, pod_status, timestamp
+from island_sandbox.podstatus import TERMINATED, WAITING, ContainerRecord, PodRecordView, exit_reason, pod_status, timestamp
 from island_sandbox.probes import run_readiness, tcp_check
 from island_sandbox.shm import remove_faketime_leftovers
 
@@ -35,7 +36,8 @@ log = logging.getLogger(__name__)
 HELPER_PATIENCE = 1.0  # seconds a cancelled helper task gets before it is cancelled again
 HELPER_ATTEMPTS = 5
 
-StatusReport = Callable[[str, str, dict], None]
+StatusReport = Callable[[str, str, dict, str], None]
+"""(namespace, name, status, uid): the uid says which incarnation of that name the status is of."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,8 @@ class _Container:
     working_dir: str = "/"
     guard: MemoryGuard | None = None
     task: asyncio.Task | None = None
+    capabilities: tuple[int, ...] | None = None
+    """What its processes (and execs into it) keep: island_sandbox.capabilities."""
 
 
 @dataclass
@@ -124,6 +128,7 @@ class _Pod:
     conditions: dict[str, dict] = field(default_factory=dict)
     last_report: dict | None = None
     task: asyncio.Task | None = None
+    uid: str = ""
 
     @property
     def namespace(self) -> str:
@@ -137,8 +142,14 @@ class _Pod:
 class Kubelet:
     def __init__(self, node: NodeInfo, *, state_dir: Path, images: ImageResolver, report: StatusReport,
                  image_pull_backoff: float = 1.0, image_pull_backoff_max: float = 30.0,
-                 memory_backend: str | None = None, clock: Callable[[], datetime] | None = None) -> None:
+                 memory_backend: str | None = None, clock: Callable[[], datetime] | None = None,
+                 secrets: Callable[[str, str], dict | None] | None = None,
+                 config_retry_seconds: float = 1.0) -> None:
+        """``secrets(namespace, name)`` reads a Secret from the API server's store (None: the
+        kubelet can read none, so every ``secretKeyRef`` waits, as with an absent Secret)."""
         self.node = node
+        self._secrets = secrets
+        self.config_retry_seconds = config_retry_seconds
         self.state_dir = Path(state_dir)
         self.images = images
         self._report_cb = report
@@ -146,7 +157,9 @@ class Kubelet:
         self.image_pull_backoff_max = image_pull_backoff_max
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         self.memory = MemoryEnforcer(node.name, force_backend=memory_backend)
-        self._pods: dict[tuple[str, str], _Pod] = {}
+        # By uid, as the real kubelet's pod workers: an incarnation still stopping after a forced
+        # delete and a new pod of the same name never share processes, reports or exec targets.
+        self._pods: dict[str, _Pod] = {}
         self._our_pids: set[int] = set()
         log.info("kubelet %s (%s): memory limits by %s", node.name, node.ip, self.memory.backend)
 
@@ -162,10 +175,10 @@ class Kubelet:
     async def start_pod(self, pod: dict, volumes: dict[str, Path | None]) -> None:
         meta = pod["metadata"]
         key = (meta.get("namespace") or "default", meta["name"])
-        if key in self._pods:
-            log.warning("pod %s/%s already runs on %s; start ignored", *key, self.node.name)
-            return
         uid = meta.get("uid") or uuid.uuid4().hex
+        if uid in self._pods:
+            log.warning("pod %s/%s (uid %s) already runs on %s; start ignored", *key, uid, self.node.name)
+            return
         directory = self.state_dir / "pods" / f"{key[0]}_{key[1]}_{uid}"
         directory.mkdir(parents=True, exist_ok=True)
         containers = [
@@ -173,8 +186,8 @@ class Kubelet:
                        log_path=directory / f"{c['name']}.log")
             for c in (pod.get("spec") or {}).get("containers") or []
         ]
-        record = _Pod(copy.deepcopy(pod), directory, dict(volumes), containers, self._now())
-        self._pods[key] = record
+        record = _Pod(copy.deepcopy(pod), directory, dict(volumes), containers, self._now(), uid=uid)
+        self._pods[uid] = record
         self._report(record)
         record.task = asyncio.create_task(self._run_pod(record), name=f"pod {key[0]}/{key[1]}")
 
@@ -226,7 +239,8 @@ class Kubelet:
     def _plan(self, pod: _Pod, c: _Container, image: ImageConfig, container_id: str,
               cgroup_procs: str | None) -> tuple[runtime.LaunchPlan, ProbeSpec | None]:
         facts = pod_facts(pod.pod, self.node.ip)
-        env = container_env(c.spec, facts, dict(image.env))
+        lookup = (lambda name: self._secrets(facts.namespace, name)) if self._secrets else None
+        env = container_env(c.spec, facts, dict(image.env), lookup)
         argv = container_argv(c.spec, list(image.entrypoint), list(image.cmd), env)
         binds = [runtime.Bind(host, target, True) for target, host in image.mounts]
         for mount in volume_mounts(c.spec, pod.volumes):
@@ -243,10 +257,33 @@ class Kubelet:
         binds += [runtime.Bind(path, path, True) for path in host_paths_under_private_mounts()]
         c.env = env
         c.working_dir = c.spec.get("workingDir") or image.working_dir
+        try:
+            c.capabilities = container_capabilities(c.spec)
+        except UnknownCapability as exc:
+            raise runtime.LaunchError("CreateContainerError", str(exc)) from None
         plan = runtime.LaunchPlan(container_id=container_id, argv=argv, env=env, working_dir=c.working_dir,
                                   log_path=c.log_path, binds=binds, hostname=facts.name[:63],
-                                  cgroup_procs=cgroup_procs)
+                                  cgroup_procs=cgroup_procs, capabilities=c.capabilities)
         return plan, probe_spec(c.spec.get("readinessProbe"), c.spec, self.node.ip)
+
+    async def _plan_when_configurable(self, pod: _Pod, c: _Container, image: ImageConfig, container_id: str,
+                                      cgroup_procs: str | None):
+        """``_plan``, retried while a Secret it needs is missing: the container shows waiting,
+        CreateContainerConfigError with the kubelet's message, and starts once the Secret exists
+        (the real kubelet retries on every pod sync). (None, None) if the pod stops meanwhile."""
+        while True:
+            try:
+                return self._plan(pod, c, image, container_id, cgroup_procs)
+            except MissingSecret as exc:
+                if (c.record.state, c.record.reason, c.record.message) != (
+                        WAITING, "CreateContainerConfigError", str(exc)):
+                    c.record.set_waiting("CreateContainerConfigError", str(exc))
+                    self._report(pod)
+            if pod.stopping:
+                return None, None
+            await asyncio.sleep(self.config_retry_seconds)  # a sync period, not a synchronisation
+            if pod.stopping:
+                return None, None
 
     async def _run_container_reporting_failures(self, pod: _Pod, c: _Container) -> None:
         try:
@@ -271,7 +308,10 @@ class Kubelet:
             return
         c.guard = guard
         try:
-            plan, probe = self._plan(pod, c, image, container_id, guard.cgroup_procs)
+            plan, probe = await self._plan_when_configurable(pod, c, image, container_id, guard.cgroup_procs)
+            if plan is None:  # the pod was deleted while its container waited for a Secret
+                guard.close()
+                return
             process = await runtime.launch(plan)
         except ContainerConfigError as exc:
             guard.close()
@@ -320,7 +360,8 @@ class Kubelet:
                 return False
             try:
                 code, _, _ = await runtime.exec_in(c.process.init_pid, list(probe.command), c.env, c.working_dir,
-                                                   None, probe.timeout, c.guard.cgroup_procs if c.guard else None)
+                                                   None, probe.timeout, c.guard.cgroup_procs if c.guard else None,
+                                                   c.capabilities)
             except (runtime.ExecTimedOut, OSError, ValueError):
                 return False
             return code == 0
@@ -340,7 +381,7 @@ class Kubelet:
             return
         pod.last_report = status
         try:
-            self._report_cb(pod.namespace, pod.name, copy.deepcopy(status))
+            self._report_cb(pod.namespace, pod.name, copy.deepcopy(status), pod.uid)
         except Exception:
             log.exception("status report for %s/%s failed", pod.namespace, pod.name)
 
@@ -360,41 +401,56 @@ class Kubelet:
         pod.sandbox_ready = False
         self._report(pod)
 
-    async def stop_pod(self, namespace: str, name: str, grace_seconds: float) -> None:
-        pod = self._pods.get((namespace, name))
-        if pod is None:
-            return
+    async def stop_pod(self, namespace: str, name: str, grace_seconds: float, uid: str | None = None) -> None:
+        """Stop the incarnation ``uid`` of that pod (None: every incarnation of that name)."""
+        pods = [p for p in self._pods.values()
+                if (p.namespace, p.name) == (namespace, name) and uid in (None, p.uid)]
+        await asyncio.gather(*(self._stop(p, grace_seconds) for p in pods))
+
+    async def _stop(self, pod: _Pod, grace_seconds: float) -> None:
         await self._kill_all(pod, grace_seconds)
-        self._pods.pop((namespace, name), None)
+        if self._pods.get(pod.uid) is pod:
+            del self._pods[pod.uid]
         shutil.rmtree(pod.directory, ignore_errors=True)
 
-    async def evict_pod(self, namespace: str, name: str, message: str) -> None:
-        pod = self._pod(namespace, name)
+    async def evict_pod(self, namespace: str, name: str, message: str, uid: str | None = None) -> None:
+        pod = self._pod(namespace, name, uid)
         pod.eviction_message = message
         self._report(pod)
         await self._kill_all(pod, 0)
 
     async def shutdown(self) -> None:
-        await asyncio.gather(*(self.stop_pod(ns, name, 0) for ns, name in list(self._pods)),
-                             return_exceptions=True)
+        await asyncio.gather(*(self._stop(pod, 0) for pod in list(self._pods.values())), return_exceptions=True)
         self.memory.close()
         remove_faketime_leftovers(self._our_pids)
 
     # -- queries -------------------------------------------------------------------------------
     def pods(self) -> list[tuple[str, str]]:
-        return list(self._pods)
+        """(namespace, name) of every pod incarnation here (a name twice while an old one stops)."""
+        return [(p.namespace, p.name) for p in self._pods.values()]
 
-    def host_pids(self, namespace: str, name: str) -> dict[str, list[int]]:
+    def uids(self, namespace: str, name: str) -> list[str]:
+        """The uids of the incarnations of that pod here, oldest first."""
+        return [p.uid for p in self._pods.values() if (p.namespace, p.name) == (namespace, name)]
+
+    def host_pids(self, namespace: str, name: str, uid: str | None = None) -> dict[str, list[int]]:
         """Host PIDs of each running container: unshare, the namespace's init and its descendants."""
-        pod = self._pod(namespace, name)
+        pod = self._pod(namespace, name, uid)
         return {c.record.name: [c.process.proc.pid, *process_tree(c.process.init_pid)]
                 for c in pod.containers if c.process is not None and c.process.exit_code is None}
 
-    def _pod(self, namespace: str, name: str) -> _Pod:
-        pod = self._pods.get((namespace, name))
-        if pod is None:
+    def _pod(self, namespace: str, name: str, uid: str | None = None) -> _Pod:
+        """The incarnation ``uid`` of that pod; without a uid the newest one not stopping (else the
+        newest): what a name means to a caller that knows no uid (the harness, tests)."""
+        if uid is not None:
+            pod = self._pods.get(uid)
+            found = [pod] if pod is not None and (pod.namespace, pod.name) == (namespace, name) else []
+        else:
+            found = [p for p in self._pods.values() if (p.namespace, p.name) == (namespace, name)]
+            found = [p for p in found if not p.stopping] or found
+        if not found:
             raise PodNotFound(f'pods "{name}" not found on node {self.node.name}')
-        return pod
+        return found[-1]
 
     def _container(self, pod: _Pod, container: str | None) -> _Container:
         names = [c.record.name for c in pod.containers]
@@ -409,8 +465,8 @@ class Kubelet:
         raise ContainerNotFound(f"container {container} is not valid for pod {pod.name}")
 
     async def exec(self, namespace: str, name: str, container: str, argv: list[str],
-                   stdin: bytes | None, timeout: float = 60.0) -> tuple[int, bytes, bytes]:
-        pod = self._pod(namespace, name)
+                   stdin: bytes | None, timeout: float = 60.0, uid: str | None = None) -> tuple[int, bytes, bytes]:
+        pod = self._pod(namespace, name, uid)
         c = self._container(pod, container)
         if pod.last_report and pod.last_report["phase"] in ("Succeeded", "Failed"):
             raise PodNotRunning("cannot exec into a container in a completed pod; "
@@ -419,15 +475,16 @@ class Kubelet:
             raise PodNotRunning(f'unable to upgrade connection: container not found ("{c.record.name}")')
         try:
             code, out, err = await runtime.exec_in(c.process.init_pid, argv, c.env, c.working_dir, stdin, timeout,
-                                                   c.guard.cgroup_procs if c.guard else None)
+                                                   c.guard.cgroup_procs if c.guard else None, c.capabilities)
         except runtime.ExecTimedOut as exc:
             raise ExecTimeout(str(exc), command=" ".join(argv)) from None
         except ValueError as exc:
             raise KubeletError(str(exc), command=" ".join(argv)) from None
         return code, out, err
 
-    def logs(self, namespace: str, name: str, container: str, tail_lines: int | None = None) -> bytes:
-        pod = self._pod(namespace, name)
+    def logs(self, namespace: str, name: str, container: str, tail_lines: int | None = None,
+             uid: str | None = None) -> bytes:
+        pod = self._pod(namespace, name, uid)
         c = self._container(pod, container)
         try:
             data = c.log_path.read_bytes()

@@ -50,6 +50,8 @@ class SandboxInfo:
     known_hosts: Path
     code_dir: Path
     state_dir: Path
+    admin_kubeconfig: Path | None = None
+    """Cluster admin (the master's kubeconfig acts as the RBAC file's user when sandbox.rbac is set)."""
 
     def ssh_section(self) -> dict[str, str | int]:
         """The config's ``ssh`` fields that point island_ssh at this sandbox's master."""
@@ -112,7 +114,8 @@ class Sandbox:
             # The master's login user (not root) runs kubectl. The sandbox token guards nothing
             # but a loopback emulator, so readable is fine here; a real master keeps it 0600.
             os.chmod(kubeconfig, 0o644)
-            self._apply_storage(kubeconfig, code_dir)
+            admin_kubeconfig = Path(server_json.get("admin_kubeconfig") or kubeconfig)
+            self._apply_storage(admin_kubeconfig, code_dir)
             bin_dir = str(Path(sys.executable).parent)
             self.sshd = PrivateSSHD(
                 self.state_dir / "master",
@@ -134,6 +137,7 @@ class Sandbox:
             known_hosts=Path(self.sshd.known_hosts),
             code_dir=code_dir,
             state_dir=self.state_dir,
+            admin_kubeconfig=admin_kubeconfig,
         )
         (self.state_dir / "sandbox.json").write_text(json.dumps(
             {k: str(v) if isinstance(v, Path) else v for k, v in self.info.__dict__.items()}, indent=2))
@@ -148,6 +152,7 @@ class Sandbox:
         log = api_dir / "server.log"
         cmd = [sys.executable, "-m", "island_sandbox.server", "--state-dir", str(api_dir),
                "--port", str(self.settings.api_port), "--nodes-json", json.dumps(nodes),
+               *(["--rbac", str(expand_path(self.settings.rbac))] if self.settings.rbac else []),
                "--watch-timeout", str(self.watch_timeout),
                "--node-ip-prefix", self.settings.node_ip_prefix]
         with open(log, "ab") as out:

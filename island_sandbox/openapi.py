@@ -41,6 +41,7 @@ RESOURCES: dict[str, Resource] = {r.plural: r for r in (
     Resource("persistentvolumes", "PersistentVolume", False, ("pv",), singular="persistentvolume"),
     Resource("persistentvolumeclaims", "PersistentVolumeClaim", True, ("pvc",), singular="persistentvolumeclaim"),
     Resource("events", "Event", True, ("ev",), (), singular="event"),
+    Resource("secrets", "Secret", True, (), (), singular="secret"),
 )}
 KIND_TO_PLURAL = {r.kind: r.plural for r in RESOURCES.values()}
 
@@ -71,6 +72,25 @@ def api_versions(server_address: str) -> dict[str, Any]:
 
 def api_group_list() -> dict[str, Any]:
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": []}
+
+
+# kubectl before 1.27 asks /openapi/v2 (protobuf, gnostic's openapi_v2.Document) before every
+# apply, for client-side validation and patch strategies, and fails with NotFound without it. A
+# document with no definitions makes it skip schema validation (unknown kinds are not checked) and
+# compute patches from its compiled-in types, as against a server that publishes no schema for them.
+# Hand-encoded protobuf: field 1 (swagger) = "2.0"; field 2 (info) = {1 title, 2 version}.
+# kubectl asks for ...spec.v2@v1.0+protobuf; the real server answers with this spelling (Go's mime
+# parser rejects the "@", and client-go fails the request on a Content-Type it cannot parse).
+OPENAPI_V2_MIME = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+
+
+def _pb_string(field_number: int, value: bytes) -> bytes:
+    assert len(value) < 128  # one-byte length is all these short strings need
+    return bytes([field_number << 3 | 2, len(value)]) + value
+
+
+OPENAPI_V2_PB = _pb_string(1, b"2.0") + _pb_string(
+    2, _pb_string(1, b"Kubernetes") + _pb_string(2, SERVER_VERSION["gitVersion"].encode()))
 
 
 def openapi_v3_root() -> dict[str, Any]:

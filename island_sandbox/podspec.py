@@ -1,22 +1,34 @@
 """What a kubelet derives from a Pod spec before it runs anything. Pure: data in, data out.
 
-Command and args against the image's defaults, env with the downward API and ``$(VAR)``
-expansion, the memory limit, named ports, probe settings, the managed /etc/hosts. Errors are
+Command and args against the image's defaults, env with the downward API, Secrets
+(``secretKeyRef``) and ``$(VAR)`` expansion, the memory limit, named ports, probe settings, the managed /etc/hosts. Errors are
 ``ContainerConfigError``: the kubelet reports them as the container waiting with reason
 CreateContainerConfigError, as Kubernetes does.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from island_ssh.core.quantity import QuantityError, parse_quantity
 
 
 class ContainerConfigError(ValueError):
     """The container cannot be configured from its spec (an unsupported env source, a bad value)."""
+
+
+class MissingSecret(ContainerConfigError):
+    """A ``secretKeyRef`` names a Secret (or key) that does not exist yet: the kubelet keeps the
+    container waiting and tries again, as Kubernetes does, so a Secret created after its pod
+    still starts it."""
+
+
+SecretLookup = Callable[[str], "dict | None"]
+"""The pod namespace's Secret of that name, as the API server stores it, or None."""
 
 
 @dataclass(frozen=True)
@@ -99,10 +111,34 @@ def resource_field_ref(ref: dict, container: dict) -> str:
     return str(-(-parse_quantity(value) // max(divisor, 1)))
 
 
-def container_env(container: dict, facts: PodFacts, image_env: Mapping[str, str]) -> dict[str, str]:
+def secret_key_ref(ref: dict, facts: PodFacts, secrets: SecretLookup | None) -> str | None:
+    """The value of one key of a Secret, as the kubelet hands it over: data is base64 on the
+    API, the process sees the decoded bytes. None: an ``optional`` reference that is absent.
+    The messages are the kubelet's own (kubelet_pods.go makeEnvironmentVariables)."""
+    name, key = ref.get("name") or "", ref.get("key") or ""
+    optional = bool(ref.get("optional"))
+    secret = secrets(name) if secrets is not None and name else None
+    if secret is None:
+        if optional:
+            return None
+        raise MissingSecret(f'secret "{name}" not found')
+    data = secret.get("data") or {}
+    if key not in data:
+        if optional:
+            return None
+        raise MissingSecret(f"couldn't find key {key} in Secret {facts.namespace}/{name}")
+    try:
+        return base64.b64decode(data[key], validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        raise ContainerConfigError(f"Secret {facts.namespace}/{name}: key {key} is not base64") from None
+
+
+def container_env(container: dict, facts: PodFacts, image_env: Mapping[str, str],
+                  secrets: SecretLookup | None = None) -> dict[str, str]:
     """The environment a container process starts with, in Kubernetes' precedence order:
     image defaults, then the container's env (each ``$(VAR)`` expanded against what came before),
-    then the sandbox's own SANDBOX_POD_IP."""
+    then the sandbox's own SANDBOX_POD_IP. ``secrets`` finds the Secrets ``secretKeyRef`` names
+    (in the pod's namespace) at container start, as the kubelet reads them from the API server."""
     env: dict[str, str] = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
     env.update(image_env)
     env["HOSTNAME"] = facts.name
@@ -118,11 +154,15 @@ def container_env(container: dict, facts: PodFacts, image_env: Mapping[str, str]
             env[name] = field_ref((source["fieldRef"] or {}).get("fieldPath", ""), facts)
         elif "resourceFieldRef" in source:
             env[name] = resource_field_ref(source["resourceFieldRef"] or {}, container)
+        elif "secretKeyRef" in source:
+            value = secret_key_ref(source["secretKeyRef"] or {}, facts, secrets)
+            if value is not None:
+                env[name] = value
         else:
             kinds = ", ".join(sorted(source)) or "nothing"
             raise ContainerConfigError(
                 f"env {name}: valueFrom {kinds} is not supported by the sandbox kubelet "
-                "(it resolves fieldRef and resourceFieldRef only)")
+                "(it resolves fieldRef, resourceFieldRef and secretKeyRef only)")
     env["SANDBOX_POD_IP"] = facts.pod_ip
     return env
 

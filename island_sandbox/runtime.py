@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from island_sandbox import container_init
+from island_sandbox.capabilities import setpriv_bounding_set
 
 INIT_SCRIPT = Path(container_init.__file__)
 TOOL_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -60,9 +61,12 @@ class LaunchPlan:
     binds: list[Bind] = field(default_factory=list)
     hostname: str = ""
     cgroup_procs: str | None = None
+    capabilities: tuple[int, ...] | None = None
+    """Capability numbers the command keeps (island_sandbox.capabilities); None keeps all (tests)."""
 
     def init_spec(self) -> dict:
         return {
+            "capabilities": None if self.capabilities is None else list(self.capabilities),
             "argv": self.argv,
             "env": self.env,
             "working_dir": self.working_dir,
@@ -198,14 +202,18 @@ async def launch(plan: LaunchPlan, setup_timeout: float = 30.0) -> ContainerProc
 
 
 async def exec_in(init_pid: int, argv: list[str], env: dict[str, str], working_dir: str,
-                  stdin: bytes | None, timeout: float, cgroup_procs: str | None = None) -> tuple[int, bytes, bytes]:
-    """Run argv in the container's mount+PID+UTS namespaces with its environment."""
+                  stdin: bytes | None, timeout: float, cgroup_procs: str | None = None,
+                  capabilities: tuple[int, ...] | None = None) -> tuple[int, bytes, bytes]:
+    """Run argv in the container's mount+PID+UTS namespaces with its environment (and, as in a
+    real exec, the container's capabilities only)."""
     if not argv:
         raise ValueError("exec needs a command")
     if "=" in argv[0]:
         raise ValueError(f"exec: command {argv[0]!r} contains '=' (env would take it for a variable)")
     # env -i runs after nsenter entered the namespaces, so LD_PRELOAD and friends resolve there.
-    command = ["nsenter", "-t", str(init_pid), "-m", "-p", "-u", "--",
+    # setpriv runs inside, after nsenter (which needs the capabilities it then gives up)
+    limit = [] if capabilities is None else ["setpriv", f"--bounding-set={setpriv_bounding_set(capabilities)}", "--"]
+    command = ["nsenter", "-t", str(init_pid), "-m", "-p", "-u", "--", *limit,
                "env", "-i", "-C", working_dir, "--", *[f"{k}={v}" for k, v in env.items()], *argv]
     if cgroup_procs:
         command = ["sh", "-c", 'echo $$ > "$1" && shift && exec "$@"', "sh", cgroup_procs, *command]

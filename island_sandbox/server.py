@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import kmock
+import yaml
 
+from island_sandbox import rbac
 from island_sandbox.apiserver import SandboxApiServer
 from island_sandbox.cluster import Cluster
 from island_sandbox.objects import ObjectStore
@@ -48,11 +50,13 @@ def node_specs(nodes: list[dict[str, Any]], ip_prefix: str = "127.0.0") -> list[
                      parse_quantity(n.get("memory", "4Gi"))) for i, n in enumerate(nodes)]
 
 
-def kubeconfig_text(port: int, token: str) -> str:
+def kubeconfig_text(port: int, token: str, impersonate: str | None = None) -> str:
+    """A kubeconfig for the sandbox; ``impersonate`` makes kubectl act as that user (RBAC applies)."""
+    user = {"token": token, **({"as": impersonate} if impersonate else {})}
     return json.dumps({
         "apiVersion": "v1", "kind": "Config", "current-context": "island-sandbox", "preferences": {},
         "clusters": [{"name": "island-sandbox", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
-        "users": [{"name": "island-sandbox-admin", "user": {"token": token}}],
+        "users": [{"name": "island-sandbox-admin", "user": user}],
         "contexts": [{"name": "island-sandbox", "context": {"cluster": "island-sandbox",
                                                              "user": "island-sandbox-admin",
                                                              "namespace": "default"}}],
@@ -100,13 +104,16 @@ async def run(args: argparse.Namespace) -> None:
             info = node_info(name=spec.name, ip=spec.ip, labels=spec.labels, memory_bytes=spec.memory_bytes)
             node_dir = state_dir / "nodes" / spec.name
             node_dir.mkdir(parents=True, exist_ok=True)
+            # the real kubelet reads the Secrets its pods reference from the API server
+            extra = {"secrets": cluster.secret} if args.kubelet == DEFAULT_KUBELET else {}
             kubelet = factory(info, state_dir=node_dir, images=images,
-                              report=cluster.report_for(spec.name))
+                              report=cluster.report_for(spec.name), **extra)
         cluster.add_node(spec.name, spec.ip, spec.labels, spec.memory_bytes, kubelet)
     token = secrets.token_urlsafe(24)
     # client-go never sends a bearer token over plain HTTP, so the server cannot require it; it
     # listens on 127.0.0.1 only. The token is there because kubectl wants a user in the config.
-    handler = SandboxApiServer(cluster=cluster, watch_timeout=args.watch_timeout, token=None)
+    authorizer = load_rbac(args.rbac) if args.rbac else None
+    handler = SandboxApiServer(cluster=cluster, watch_timeout=args.watch_timeout, token=None, authorizer=authorizer)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -115,9 +122,12 @@ async def run(args: argparse.Namespace) -> None:
         handler.address = f"127.0.0.1:{server.port}"
         cluster.start()
         kubeconfig = state_dir / "kubeconfig"
-        write_atomically(kubeconfig, kubeconfig_text(server.port, token))
+        admin_kubeconfig = state_dir / "admin-kubeconfig"
+        write_atomically(kubeconfig, kubeconfig_text(server.port, token, authorizer.user if authorizer else None))
+        write_atomically(admin_kubeconfig, kubeconfig_text(server.port, token))
         ready = {"pid": os.getpid(), "port": server.port, "url": f"http://127.0.0.1:{server.port}",
-                 "kubeconfig": str(kubeconfig), "node_ips": {s.name: s.ip for s in specs},
+                 "kubeconfig": str(kubeconfig), "admin_kubeconfig": str(admin_kubeconfig),
+                 "rbac_user": authorizer.user if authorizer else None, "node_ips": {s.name: s.ip for s in specs},
                  "startup_seconds": round(time.monotonic() - started, 3)}
         write_atomically(state_dir / "server.json", json.dumps(ready, indent=2), 0o644)
         log.info("sandbox API server ready on %s in %.2fs", ready["url"], ready["startup_seconds"])
@@ -143,6 +153,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--kubelet", default=DEFAULT_KUBELET,
                         help="module:Class of the kubelet (the interface of island_sandbox.kubelet), "
                              "or 'none' for nodes without kubelets")
+    parser.add_argument("--rbac", default=None,
+                        help="an RBAC file (conf/kubernetes/rbac.yaml): DIR/kubeconfig then acts as its ServiceAccount "
+                             "and only what its Roles grant is allowed; DIR/admin-kubeconfig may do anything")
     parser.add_argument("--config", default=None, help="island_ssh config file for defaults (sandbox section)")
     args = parser.parse_args(argv)
     if args.state_dir is None or args.port is None or args.nodes_json is None or args.watch_timeout is None:
@@ -155,6 +168,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             args.nodes_json = json.dumps([{"name": n.name, "labels": n.labels, "memory": n.memory}
                                           for n in sandbox.nodes])
     return args
+
+
+def load_rbac(path: str) -> "rbac.Authorizer":
+    with open(path, encoding="utf-8") as f:
+        return rbac.Authorizer.from_documents(yaml.safe_load_all(f))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,10 +19,13 @@ class StatusWaitTimeout(AssertionError):
 class StatusRecorder:
     def __init__(self) -> None:
         self.history: dict[tuple[str, str], list[dict]] = {}
+        self.by_uid: dict[str, list[dict]] = {}  # the same reports, per pod incarnation
         self._changed = asyncio.Condition()
 
-    def report(self, namespace: str, name: str, status: dict) -> None:
+    def report(self, namespace: str, name: str, status: dict, uid: str | None = None) -> None:
         self.history.setdefault((namespace, name), []).append(status)
+        if uid is not None:
+            self.by_uid.setdefault(uid, []).append(status)
         asyncio.get_running_loop().create_task(self._notify())
 
     async def _notify(self) -> None:

@@ -218,6 +218,16 @@ def event_row(event: dict[str, Any], now: float) -> list[Any]:
             since("firstTimestamp"), event.get("count", 1), event["metadata"]["name"]]
 
 
+SECRET_COLUMNS = [_col("Name", fmt="name", description=NAME_DOC),
+                  _col("Type", description="Used to facilitate programmatic handling of secret data."),
+                  _col("Data", description="Data contains the secret data."), _col("Age", description=AGE_DOC)]
+
+
+def secret_row(secret: dict[str, Any], now: float) -> list[Any]:
+    # printers.go printSecret: the number of keys, never a value
+    return [secret["metadata"]["name"], secret.get("type", "Opaque"), len(secret.get("data") or {}), age(secret, now)]
+
+
 DEFAULT_COLUMNS = [_col("Name", fmt="name", description=NAME_DOC), _col("Age", description=AGE_DOC)]
 
 
@@ -232,6 +242,7 @@ PRINTERS: dict[str, tuple[list[dict[str, Any]], Callable[[dict[str, Any], float]
     "persistentvolumeclaims": (PVC_COLUMNS, pvc_row),
     "namespaces": (NAMESPACE_COLUMNS, namespace_row),
     "events": (EVENT_COLUMNS, event_row),
+    "secrets": (SECRET_COLUMNS, secret_row),
 }
 
 

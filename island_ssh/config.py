@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from island_ssh.core import pod_policy
 from island_ssh.core.errors import ConfigError
 from island_ssh.core.settings import (DatabaseSettings, HostAlias, IslandSettings, KubeSettings, RecoverSettings,
                                       SandboxNode, SandboxSettings, Settings, SSHSettings, TrackerSettings,
@@ -58,7 +59,13 @@ def settings_from_dict(raw: dict, source: str = "<dict>") -> Settings:
         if name not in hints or name == "source":
             raise ConfigError(f"{source}: unknown section {name!r} (known: {', '.join(_section_names())})")
         sections[name] = _build(hints[name], value, f"{name}", source)
-    return Settings(**sections, source=source)
+    settings = Settings(**sections, source=source)
+    try:
+        # images and capabilities are a security policy: a wrong one stops the load, not a launch
+        pod_policy.check_settings(settings.islands)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc.message}") from None
+    return settings
 
 
 def _section_names() -> list[str]:

@@ -7,7 +7,7 @@ that a number where text belongs is a 400 naming the field rather than a silent 
 from __future__ import annotations
 
 from flask import Response, jsonify, request, url_for
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge
 
 from island_ssh.core.errors import InvalidInput, IslandNotFound, PermissionDenied
 from island_ssh.core.names import CONTAINERS, ISLAND_STATES, MAX_ID
@@ -21,7 +21,7 @@ from island_ssh_web.openapi import build_spec
 from island_ssh_web.serialize import event_json, feed_item_json, island_json, vocabulary_json
 
 MAX_BODY = 256 * 1024
-LAUNCH_FIELDS = ("owner", "branch", "start_time", "memory", "image", "env")
+LAUNCH_FIELDS = ("owner", "owner_id", "branch", "start_time", "memory", "image", "env")
 
 
 # -- request parsing ---------------------------------------------------------------------------
@@ -87,21 +87,22 @@ def checked_id(island_id: int) -> int:
 def acting_as(who) -> str | None:
     """The user= the service checks ownership with. An admin (per this app's WebSettings.admins,
     which may differ from the service's own settings when a host app builds the service) is passed
-    as None: the service's "no owner check", as for the operators' CLI."""
-    return None if who.admin else who.name
+    as None: the service's "no owner check", as for the operators' CLI. Others as their User:
+    the service compares its id (never the display name) with the island's owner_id."""
+    return None if who.admin else who.user
 
 
 # -- shaping -------------------------------------------------------------------------------------
 def island_out(row, who, with_registration: bool = True) -> dict:
     c = ctx()
     registration = c.service.store.registration(row.island_id) if with_registration and row.state != "deleted" else None
-    return island_json(row, registration, who.name, c.auth.admins)
+    return island_json(row, registration, who, c.auth.admins)
 
 
 # -- views -----------------------------------------------------------------------------------------
 def me():
     who = ctx().auth.require()
-    body = {"user": who.name, "admin": who.admin, "via": who.via}
+    body = {"user": who.name, "user_id": who.id, "admin": who.admin, "via": who.via}
     if who.via != "token":
         body["csrf_token"] = ctx().auth.csrf_token()
     return jsonify(body)
@@ -110,9 +111,10 @@ def me():
 def list_islands():
     c = ctx()
     who = c.auth.require()
-    owner = text_arg("owner", 128)
+    owner = text_arg("owner", 128)  # a display name: namesakes' islands too
+    owner_id = text_arg("owner_id", 128)
     if bool_arg("mine"):
-        owner = who.name
+        owner, owner_id = None, who.id  # by id: a namesake's islands are not mine
     branch = text_arg("branch", 64)
     states = [s for raw in request.args.getlist("state") for s in raw.split(",") if s] or None
     for state in states or ():
@@ -120,11 +122,11 @@ def list_islands():
             raise InvalidInput(f"state: {state[:40]!r} is not one of {', '.join(ISLAND_STATES)}")
     include_deleted = bool_arg("include_deleted")
     last_event_id = c.feed.latest_id()  # before the list: the stream resumes from here, missing nothing
-    rows = c.service.list(owner=owner, branch=branch, states=states)
+    rows = c.service.list(owner=owner, branch=branch, states=states, owner_id=owner_id)
     if not include_deleted and states is None:
         rows = [r for r in rows if r.state != "deleted"]
     return jsonify({"islands": [island_out(r, who) for r in rows], "last_event_id": last_event_id,
-                    "user": who.name})
+                    "user": who.name, "user_id": who.id})
 
 
 def launch():
@@ -135,14 +137,19 @@ def launch():
     if unknown:
         raise InvalidInput(f"unknown field {unknown[0][:40]!r}; allowed: {', '.join(LAUNCH_FIELDS)}")
     owner = optional_text(data, "owner", 128) or who.name
-    if owner != who.name and not who.admin:
+    owner_id = optional_text(data, "owner_id", 128)
+    if not who.admin and (owner != who.name or owner_id not in (None, who.id)):
         raise PermissionDenied(f"only admins may launch islands for someone else; leave owner empty to launch as {who.name}")
+    if owner_id is None:
+        # an admin naming someone else without an id launches for that name as id (as the CLI does)
+        owner_id = who.id if owner == who.name else owner
     env = data.get("env") or {}
     if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
         raise InvalidInput("env: expected an object of NAME: \"value\" text pairs")
     row = c.service.launch(LaunchRequest(
         owner=owner, branch=optional_text(data, "branch", 64), start_time=optional_text(data, "start_time", 64) or "",
-        memory=optional_text(data, "memory", 32), image=optional_text(data, "image", 255), env=env),
+        memory=optional_text(data, "memory", 32), image=optional_text(data, "image", 255), env=env,
+        is_admin=who.admin, owner_id=owner_id),
         background=True)  # the apply runs on the service's worker; its outcome shows as the state
     response = jsonify(island_out(row, who, with_registration=False))
     response.status_code = 201
@@ -182,14 +189,17 @@ def set_clock(island_id: int):
 
 
 def logs(island_id: int):
+    """The owner's and admins' only (the service's ownership check); at most islands.log_limit_bytes,
+    with ``truncated`` and a ``note`` saying so; 503 + Retry-After when every log channel is busy."""
     c = ctx()
-    c.auth.require()
+    who = c.auth.require()
     tail = int_arg("tail", 200, 1, 10000)
     container = request.args.get("container", CONTAINERS[0])
     if container not in CONTAINERS:
         raise InvalidInput(f"container: {container[:40]!r} is not one of {', '.join(CONTAINERS)}")
-    text = c.service.logs(checked_id(island_id), tail=tail, container=container)
-    return jsonify({"island_id": island_id, "container": container, "tail": tail, "logs": text})
+    read = c.service.read_logs(checked_id(island_id), tail=tail, container=container, user=acting_as(who))
+    return jsonify({"island_id": island_id, "container": container, "tail": tail, "logs": read.text,
+                    "truncated": read.truncated, "limit_bytes": read.limit_bytes, "note": read.note(tail)})
 
 
 def island_events(island_id: int):
@@ -201,23 +211,32 @@ def island_events(island_id: int):
 
 
 def event_stream():
+    if request.method == "HEAD":  # Flask adds HEAD to every GET rule; a stream has no head to give
+        raise MethodNotAllowed(valid_methods=["GET"])
     c = ctx()
     who = c.auth.require()
     # a reconnecting EventSource sends Last-Event-ID, newer than the ?after= its URL still carries
     after = request.headers.get("Last-Event-ID") or request.args.get("after")
     if after is not None and not (after.isascii() and after.isdigit() and len(after) <= 18):
         raise InvalidInput(f"after: expected an event id (a whole number), got {after[:40]!r}")
-    if not c.slots.take():
-        raise TooManyStreams("every live-update slot of this server is busy; the page polls instead")
+    try:
+        slot = c.slots.take(who.id)  # per user id: namesakes have a cap each
+    except sse.StreamsBusy as busy:
+        if busy.per_user:
+            raise TooManyStreams(f"you already have {c.slots.per_user} live-update streams open (other tabs); "
+                                 "this page polls instead") from None
+        raise TooManyStreams("every live-update slot of this server is busy; the page polls instead") from None
     try:
         subscription = c.feed.subscribe(int(after) if after is not None else None)
-    except Exception:
-        c.slots.give_back()
+        admins = c.auth.admins
+        body = sse.stream(subscription, lambda item: feed_item_json(item, who, admins),
+                          heartbeat=c.heartbeat, max_seconds=c.stream_seconds)
+        # the body owns the slot: the server's close() gives it back, even if it never reads the body
+        owned = sse.SlotStream(body, slot, on_close=lambda: c.feed.unsubscribe(subscription))
+    except BaseException:
+        slot.release()
         raise
-    admins = c.auth.admins
-    body = sse.stream(c.feed, subscription, lambda item: feed_item_json(item, who.name, admins),
-                      heartbeat=c.heartbeat, max_seconds=c.stream_seconds, on_close=c.slots.give_back)
-    return Response(body, mimetype="text/event-stream", headers={
+    return Response(owned, mimetype="text/event-stream", headers={
         "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 

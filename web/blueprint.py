@@ -2,8 +2,14 @@
 
 The table-import app mounts it under a prefix:
 
-    app.register_blueprint(create_blueprint(service, current_user=lambda: g.user.name),
+    from island_ssh.core.identity import User
+    app.register_blueprint(create_blueprint(service, current_user=lambda: User(g.user.id, g.user.name)),
                            url_prefix="/islands")
+
+``current_user`` returns a ``User(id, name, is_admin=False)`` (or an ``(id, name)`` pair, or an object
+with ``.id`` and ``.name``), or None when nobody is logged in. The id decides whose islands are whose
+and who is an admin (``web.admins`` lists ids); the name is only shown. A hook returning a plain
+name still works, as both id and name, with a DeprecationWarning: namesakes then share islands.
 
 Every URL inside is built with ``url_for`` (pages) or from the page's own data attributes
 (scripts), so any prefix works. Templates and static files carry an ``island`` prefix in their
@@ -22,23 +28,26 @@ from island_ssh.service.feed import EventFeed
 from island_ssh_web import api, errors, pages
 from island_ssh_web.auth import Auth
 from island_ssh_web.context import WebContext
+from island_ssh_web.ratelimit import FailureLimiter
 from island_ssh_web.sse import StreamSlots
 
 
 def create_blueprint(service, current_user: Callable[[], object] | None = None, *, name: str = "island_ssh",
                      feed: EventFeed | None = None, max_streams: int | None = None, heartbeat: float = 15.0,
                      stream_seconds: float = 55.0, web_settings=None) -> Blueprint:
-    """service: an IslandService. current_user: returns the logged-in user's name (or None); None
-    means standalone, where users log in with a token from WebSettings.users.
+    """service: an IslandService. current_user: returns the logged-in User (or None); see the module
+    docstring. current_user None means standalone, where users log in with a token from WebSettings.users.
     max_streams: live-update streams this process serves at once (default half of web.threads);
     beyond that, pages poll. web_settings: users/admins/threads (default the service's settings.web)."""
     web = web_settings if web_settings is not None else service.settings.web
     bp = Blueprint(name, __name__, template_folder="templates", static_folder="static",
                    static_url_path="/static/island_ssh")
-    auth = Auth(web.users, web.admins, current_user)
+    limiter = FailureLimiter(getattr(web, "login_failures", 5), getattr(web, "login_window", 60.0))
+    auth = Auth(web.users, web.admins, current_user, limiter=limiter)
     limit = max_streams if max_streams is not None else max(1, int(web.threads) // 2)
+    slots = StreamSlots(limit, getattr(web, "streams_per_user", None))  # a host's own settings may predate it
     bp.island_ctx = WebContext(service=service, auth=auth, feed=feed or EventFeed(service.store),
-                               slots=StreamSlots(limit), heartbeat=heartbeat, stream_seconds=stream_seconds)
+                               slots=slots, heartbeat=heartbeat, stream_seconds=stream_seconds)
     for rule, endpoint, view, methods in api.ROUTES + pages.routes(standalone=auth.standalone):
         bp.add_url_rule(rule, endpoint, view, methods=methods)
     errors.install(bp)

@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from island_ssh.core.errors import InvalidInput, IslandError
 
 from island_ssh_web.auth import Unauthorized
+from island_ssh_web.ratelimit import RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,8 @@ def island_error(exc: IslandError):
     if status >= 500:
         log.warning("%s: %s", type(exc).__name__, exc.message)
     headers = {"Retry-After": "5"} if status == 503 else None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
     if isinstance(exc, Unauthorized):
         headers = {"WWW-Authenticate": 'Bearer realm="island_ssh"'}
     return _answer(status, type(exc).__name__, exc.message, exc.island_id, headers)

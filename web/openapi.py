@@ -24,6 +24,7 @@ ERROR_CODES = {
     "409": "No capacity or no free island id right now",
     "413": "Body too large",
     "415": "The body must be JSON",
+    "429": "Too many failed logins or unknown tokens from this address: wait Retry-After seconds",
     "502": "kubectl failed on the Kubernetes master, or printed what we could not read",
     "503": "The master or the database cannot be reached (retry)",
     "504": "kubectl did not answer in time",
@@ -61,11 +62,14 @@ def schemas(settings) -> dict:
             "registered": {"type": "boolean"}, "node_ip": _nullable(text),
             "ports": {"type": "array", "items": {"type": "integer"}},
             "registered_at": time, "updated_at": time}},
-        "Island": {"type": "object", "required": ["id", "owner", "branch", "state", "ports", "can_change"],
+        "Island": {"type": "object", "required": ["id", "owner", "owner_id", "branch", "state", "ports", "can_change"],
                    "properties": {
             "id": {"type": "integer"}, "generation": {"type": "integer"},
             "name": {"type": "string", "description": "the pod's name"},
-            "owner": text, "branch": text, "state": state,
+            "owner": {"type": "string", "description": "the owner's display name (several people may share one)"},
+            "owner_id": {"type": "string", "description": "the owner's user id: what decides who may change "
+                         "the island (can_change)"},
+            "branch": text, "state": state,
             "reason": text, "message": text, "node": _nullable(text), "host_ip": _nullable(text),
             "ports": {"type": "array", "items": {"type": "integer"}},
             "address": _nullable({"type": "string", "description": "host_ip:first port"}),
@@ -76,22 +80,29 @@ def schemas(settings) -> dict:
             "launch": {"type": "object", "properties": {
                 "start_time": _nullable(text), "memory": _nullable(text), "image": _nullable(text),
                 "env_names": {"type": "array", "items": text}}},
-            "can_change": {"type": "boolean", "description": "the caller may delete, restart, set the clock"}}},
+            "can_change": {"type": "boolean", "description": "the caller may delete, restart, set the clock and "
+                           "read the logs: the caller's user id is owner_id, or the caller is an admin"}}},
         "IslandList": {"type": "object", "required": ["islands", "last_event_id"], "properties": {
             "islands": {"type": "array", "items": _ref("Island")},
             "last_event_id": {"type": "integer", "description": "resume GET /api/events?after= from here"},
-            "user": text}},
+            "user": text, "user_id": text}},
         "Event": {"type": "object", "required": ["id", "island_id", "to_state"], "properties": {
             "id": {"type": "integer"}, "island_id": {"type": "integer"}, "generation": {"type": "integer"},
             "at": time, "from_state": _nullable(text), "to_state": text, "reason": text,
             "message": _nullable(text)}},
         "EventList": {"type": "object", "required": ["island_id", "events"], "properties": {
             "island_id": {"type": "integer"}, "events": {"type": "array", "items": _ref("Event")}}},
-        "Logs": {"type": "object", "required": ["island_id", "logs"], "properties": {
+        "Logs": {"type": "object", "required": ["island_id", "logs", "truncated", "limit_bytes"], "properties": {
             "island_id": {"type": "integer"}, "container": {"type": "string", "enum": list(CONTAINERS)},
-            "tail": {"type": "integer"}, "logs": text}},
-        "Me": {"type": "object", "required": ["user", "admin"], "properties": {
-            "user": text, "admin": {"type": "boolean"}, "via": text, "csrf_token": text}},
+            "tail": {"type": "integer"}, "logs": text,
+            "truncated": {"type": "boolean", "description": "the log had more than limit_bytes in the asked "
+                          "lines: logs is their start, ending at a whole line"},
+            "limit_bytes": {"type": "integer", "description": "islands.log_limit_bytes"},
+            "note": {"type": "string", "description": "what to tell the reader when truncated, else empty"}}},
+        "Me": {"type": "object", "required": ["user", "user_id", "admin"], "properties": {
+            "user": {"type": "string", "description": "display name"},
+            "user_id": {"type": "string", "description": "the stable id ownership and web.admins go by"},
+            "admin": {"type": "boolean"}, "via": text, "csrf_token": text}},
         "LaunchRequest": {"type": "object", "additionalProperties": False, "properties": {
             "branch": _nullable({"type": "string", "enum": list(settings.islands.branches)}),
             "start_time": _nullable({"type": "string", "maxLength": 64, "pattern": START_TIME,
@@ -99,12 +110,15 @@ def schemas(settings) -> dict:
                                      "example": "2021-09-18 23:30:07"}),
             "memory": _nullable({"type": "string", "maxLength": 32, "pattern": MEMORY,
                                  "description": "memory request, 64Mi .. 64Gi, e.g. 1500Mi"}),
-            "image": _nullable({"type": "string", "maxLength": 255, "description": "image reference repo/name:tag"}),
+            "image": _nullable({"type": "string", "maxLength": 255, "description": "image reference repo/name:tag, one of islands.images (or islands.admin_images for admins); another answers 400"}),
             "env": _nullable({"type": "object", "maxProperties": 32, "propertyNames": {"pattern": ENV_NAME},
                               "additionalProperties": {"type": "string", "maxLength": 4096},
                               "description": "extra environment NAME: value (names island_ssh sets are refused)"}),
             "owner": _nullable({"type": "string", "maxLength": 64,
-                                "description": "admins only; default the caller"})}},
+                                "description": "display name; someone else's: admins only; default the caller"}),
+            "owner_id": _nullable({"type": "string", "maxLength": 128,
+                                   "description": "admins only: the owner's user id; default the caller's id, "
+                                                  "or the owner name when an admin names someone else"})}},
         "ClockRequest": {"type": "object", "required": ["clock"], "properties": {
             "clock": {"type": "string", "maxLength": 64, "description": "'2021-09-18 23:30:07' (the island reads that now, UTC), "
                                                       "a shift '+2d' / '-1h' / '+30m', or 'reset'"}}},
@@ -139,8 +153,12 @@ def build_spec(settings, server_url: str = "") -> dict:
         "/api/islands": {
             "get": {"summary": "List islands", "operationId": "listIslands", "security": user_auth,
                     "parameters": [
-                        {"name": "mine", "in": "query", "schema": {"type": "boolean"}},
-                        {"name": "owner", "in": "query", "schema": {"type": "string", "maxLength": 128}},
+                        {"name": "mine", "in": "query", "schema": {"type": "boolean"},
+                         "description": "only the caller's islands (by user id, not by name)"},
+                        {"name": "owner", "in": "query", "schema": {"type": "string", "maxLength": 128},
+                         "description": "by display name (namesakes' islands too)"},
+                        {"name": "owner_id", "in": "query", "schema": {"type": "string", "maxLength": 128},
+                         "description": "by the owner's user id"},
                         {"name": "branch", "in": "query", "schema": {"type": "string", "maxLength": 64}},
                         {"name": "state", "in": "query", "description": "one state, or several separated by commas; empty means any",
                          "schema": {"type": "string", "pattern": _STATE_LIST}},
@@ -153,7 +171,9 @@ def build_spec(settings, server_url: str = "") -> dict:
                      "responses": {"201": ok("allocated; its pod is applied in the background, in one kubectl apply "
                                                      "with the launches that arrive together. Follow GET /api/events: an "
                                                      "apply the cluster refuses ends the island `deleted`, reason "
-                                                     "ApplyFailed, with kubectl's words", _ref("Island")),
+                                                     "ApplyFailed, with kubectl's words. The queue is durable: if this "
+                                                     "web process dies before the apply, the next start or "
+                                                     "`island-ssh recover` applies it (reason Reapplied)", _ref("Island")),
                                    **_errors("400", "401", "403", "409", "413", "415", "502", "503", "504")}}},
         "/api/islands/{island_id}": {
             "parameters": [island_id],
@@ -178,11 +198,14 @@ def build_spec(settings, server_url: str = "") -> dict:
         "/api/islands/{island_id}/logs": {
             "parameters": [island_id],
             "get": {"summary": "The last lines of a container's log", "operationId": "islandLogs",
+                    "description": "The island's owner and admins only (403 for anyone else). At most "
+                                   "islands.log_limit_bytes bytes (truncated says when cut). 503 with "
+                                   "Retry-After when every SSH channel for users' reads is busy: try again.",
                     "security": user_auth, "parameters": [
                         {"name": "tail", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000}},
                         {"name": "container", "in": "query", "schema": {"type": "string", "enum": list(CONTAINERS)}}],
                     "responses": {"200": ok("log text", _ref("Logs")),
-                                  **_errors("400", "401", "404", "502", "503", "504")}}},
+                                  **_errors("400", "401", "403", "404", "502", "503", "504")}}},
         "/api/islands/{island_id}/events": {
             "parameters": [island_id],
             "get": {"summary": "The island's state history (current generation)", "operationId": "islandEvents",
@@ -192,16 +215,29 @@ def build_spec(settings, server_url: str = "") -> dict:
         "/api/islands/{island_id}/register": {
             "parameters": [island_id],
             "post": {"summary": "The container registers itself (its own token only)", "operationId": "register",
+                     "description": "Once per launch: ports, pod_name and node_ip must be the island's own (node_ip "
+                                    "the host IP the tracker saw, once it saw one); a repeat with the same facts "
+                                    "answers 200 again without a new event. A wrong token, a free or unknown id and "
+                                    "another launch's token all answer the same 403 (no id probing); with the live "
+                                    "token, 409 says why (island terminating, lost, failed; a fact differs; already "
+                                    "registered other facts). Control characters are refused (400) in every field.",
                      "security": [{"islandToken": []}],
                      "requestBody": {"required": True, "content": {
                          "application/x-www-form-urlencoded": {"schema": _ref("RegistrationRequest")},
                          "application/json": {"schema": _ref("RegistrationRequest")}}},
                      "responses": {"200": ok("registered", _ref("Registered")),
-                                   **_errors("400", "403", "404", "413", "503")}}},
+                                   **_errors("400", "403", "409", "413", "503"),
+                                   "403": {"description": "Refused, one answer for a wrong token, a free or unknown "
+                                           "id and another launch's token", **_json(_ref("Error"))},
+                                   "409": {"description": "The island's own token, but the island is going or gone, "
+                                           "a fact differs from the island's, or it registered other facts already",
+                                           **_json(_ref("Error"))}}}},
         "/api/events": {"get": {
             "summary": "Server-sent events: one `transition` message per stored state change",
             "description": "Each message's id is the event id; data is {event, island, current}. The stream "
-                           "ends after about a minute and the browser resumes with Last-Event-ID.",
+                           "ends after about a minute and the browser resumes with Last-Event-ID. One user holds "
+                           "at most web.streams_per_user streams and the server about web.threads / 2; beyond "
+                           "either, 503 with Retry-After (the page polls instead). HEAD is refused (405).",
             "operationId": "eventStream", "security": user_auth,
             "parameters": [{"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0},
                             "description": "replay stored events after this id first"}],
@@ -225,7 +261,10 @@ def build_spec(settings, server_url: str = "") -> dict:
         "components": {
             "schemas": schemas(settings),
             "securitySchemes": {
-                "bearerToken": {"type": "http", "scheme": "bearer", "description": "a token from web.users"},
+                "bearerToken": {"type": "http", "scheme": "bearer",
+                                "description": "a token from web.users (at least 32 characters); after "
+                                               "web.login_failures unknown tokens or failed logins from one "
+                                               "address, every request from it is 429 with Retry-After"},
                 "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "island_ssh_session",
                                   "description": "the page's login; changes also need the X-CSRF-Token header"},
                 "islandToken": {"type": "http", "scheme": "bearer", "description": "the island's own token"},

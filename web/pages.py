@@ -9,6 +9,7 @@ from island_ssh.core.errors import InvalidInput, IslandError
 from island_ssh.core.names import ISLAND_STATES, PROGRESS_STATES
 from island_ssh.service.islands import LaunchRequest
 
+from island_ssh_web import browser_policy, redirects
 from island_ssh_web.api import acting_as
 from island_ssh_web.auth import Unauthorized
 from island_ssh_web.context import ctx
@@ -16,8 +17,7 @@ from island_ssh_web.errors import status_of
 from island_ssh_web.i18n import LANG_COOKIE, LANGUAGES, choose_language, labels, translate
 from island_ssh_web.serialize import vocabulary_json
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-       "object-src 'none'; base-uri 'none'; form-action 'self'")
+CSP = browser_policy.PAGE_CSP
 
 
 def language() -> str:
@@ -43,10 +43,9 @@ def template_globals() -> dict:
 
 
 def security_headers(response):
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    browser_policy.apply(response)  # CSP with frame-ancestors 'none', X-Frame-Options, nosniff
     response.headers.setdefault("Referrer-Policy", "same-origin")
     if response.mimetype == "text/html":
-        response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("Cache-Control", "no-store")
     chosen = request.args.get("lang")
     if chosen in LANGUAGES and request.cookies.get(LANG_COOKIE) != chosen:
@@ -68,9 +67,9 @@ def to_login():
 
 
 def safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for(".index")
+    """Only a path of this app (island_ssh_web.redirects says what a browser would make of the rest)."""
+    index = url_for(".index")
+    return redirects.safe_next(target, root=index, fallback=index)
 
 
 # -- pages -------------------------------------------------------------------------------------
@@ -97,7 +96,11 @@ def launch_submit():
             raise InvalidInput("owner: only admins may launch islands for someone else")
         row = c.service.launch(LaunchRequest(owner=owner, branch=form["branch"] or None,
                                              start_time=form["start_time"], memory=form["memory"] or None,
-                                             image=form["image"] or None, env=env))
+                                             image=form["image"] or None, env=env,
+                                             is_admin=who.admin,
+                                             # launching for oneself: one's id; an admin naming
+                                             # someone else: that name as the id (as the CLI does)
+                                             owner_id=who.id if owner == who.name else owner))
     except IslandError as exc:
         return render_template("island_launch.html", form=form, error=exc.message), status_of(exc)
     return redirect(url_for(".island_page", island_id=row.island_id))

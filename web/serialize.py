@@ -26,8 +26,14 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def may_change(row, user: str | None, admins) -> bool:
-    return user is not None and (user == row.owner or user in admins)
+def may_change(row, user, admins) -> bool:
+    """``user``: the asker (an Identity or User; a plain string is taken as an id). By id only:
+    a namesake of the owner, or someone whose name is an admin's id, may not."""
+    if user is None:
+        return False
+    user_id = user if isinstance(user, str) else user.id
+    admin = not isinstance(user, str) and bool(getattr(user, "admin", False) or getattr(user, "is_admin", False))
+    return admin or user_id in admins or (bool(row.owner_id) and user_id == row.owner_id)
 
 
 def registration_json(reg) -> dict:
@@ -37,7 +43,7 @@ def registration_json(reg) -> dict:
             "registered_at": iso(reg.registered_at), "updated_at": iso(reg.updated_at)}
 
 
-def island_json(row, registration=None, user: str | None = None, admins=()) -> dict:
+def island_json(row, registration=None, user=None, admins=()) -> dict:
     ports = list(row.ports)
     overrides = row.overrides or {}
     env = overrides.get("env") or {}
@@ -46,6 +52,7 @@ def island_json(row, registration=None, user: str | None = None, admins=()) -> d
         "generation": row.generation,
         "name": row.pod_name,
         "owner": row.owner,
+        "owner_id": row.owner_id,
         "branch": row.branch,
         "state": row.state,
         "reason": row.reason,
@@ -80,7 +87,7 @@ def event_json(event) -> dict:
     }
 
 
-def feed_item_json(item, user: str | None = None, admins=()) -> dict:
+def feed_item_json(item, user=None, admins=()) -> dict:
     """One server-sent event: the stored event and the island as it is now (None once reused)."""
     island = item.island
     same = island is not None and island.generation == item.event.generation

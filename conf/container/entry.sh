@@ -10,6 +10,11 @@
 #    unregistered;
 # 3. execs the game server from the mounted code directory ($SERVER_COMMAND).
 #
+# The token (ISLAND_TOKEN, from the island's Secret) is taken out of the environment first, so no
+# helper and not the game server inherits it, and it reaches curl in a header file (mode 600, in
+# a private directory removed before the server starts), never on curl's command line, which any
+# process on the node can read in /proc/*/cmdline.
+#
 # Environment (set by the Pod manifest): curlServer, ISLAND_TOKEN, ISLAND_PORTS, NODE_IP,
 # FAKETIME_TIMESTAMP_FILE, SERVER_COMMAND; optional REGISTER_ATTEMPTS (default 12),
 # REGISTER_TIMEOUT (seconds per attempt, default 5), REGISTER_MAX_DELAY (default 10): about
@@ -26,7 +31,14 @@ START_TIME=${4:-}
 case $ISLAND_ID in ''|*[!0-9]*) die "island id must be a number, got '$ISLAND_ID'" ;; esac
 
 : "${curlServer:?curlServer (the registration address) is not set in the pod}"
-: "${ISLAND_TOKEN:?ISLAND_TOKEN is not set in the pod}"
+: "${ISLAND_TOKEN:?ISLAND_TOKEN is not set in the pod (its island's Secret, island-ssh-token-ID)}"
+# a plain shell variable is not exported: from here on the token is in no process's environment
+island_token=$ISLAND_TOKEN
+unset ISLAND_TOKEN
+# a line break would end the header and start another one (header injection)
+cr=$(printf '\r')
+case $island_token in *"
+"*|*"$cr"*) die "ISLAND_TOKEN holds a line break; a token is one line" ;; esac
 CLOCK_FILE=${FAKETIME_TIMESTAMP_FILE:-/tmp/server-faketime.rc}
 ATTEMPTS=${REGISTER_ATTEMPTS:-12}
 MAX_DELAY=${REGISTER_MAX_DELAY:-10}
@@ -43,6 +55,17 @@ else
 fi
 echo "island-entry: island $ISLAND_ID clock file $CLOCK_FILE = $(cat "$CLOCK_FILE")"
 
+# The Authorization header goes to curl as a file (curl -H @FILE): printf is a shell builtin, so
+# the token is never in an argv; the directory is ours alone (mktemp -d is mode 700).
+secret_dir=$(umask 077 && mktemp -d "${TMPDIR:-/tmp}/island-entry.XXXXXX") || die "cannot make a private temp directory"
+trap 'rm -rf "$secret_dir"' EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+header_file=$secret_dir/authorization
+(umask 077 && printf 'Authorization: Bearer %s\n' "$island_token" > "$header_file") || die "cannot write $header_file"
+island_token=
+
 url="${curlServer%/}/api/islands/$ISLAND_ID/register"
 case $url in http://*|https://*) ;; *) url="http://$url" ;; esac
 attempt=1
@@ -51,7 +74,7 @@ while :; do
     # The HTTP status comes from curl's -w, after a marker: judged by it, not by searching curl's
     # words (a port or an island id such as 403 in the URL is no refusal). 000: no HTTP answer.
     out=$(real curl -sS --max-time "$PER_TRY" -X POST -w '\nHTTP_STATUS=%{http_code}' \
-            -H "Authorization: Bearer $ISLAND_TOKEN" \
+            -H @"$header_file" \
             --data-urlencode "node_ip=${NODE_IP:-}" \
             --data-urlencode "ports=${ISLAND_PORTS:-}" \
             --data-urlencode "pod_name=${HOSTNAME:-}" \
@@ -62,7 +85,8 @@ while :; do
     out=$(printf '%s' "${out%HTTP_STATUS=*}${rest#???}" | tr '\n' ' ')
     case $status in
         2??) echo "island-entry: registered island $ISLAND_ID at $url"; break ;;
-        403|404) die "registration refused by $url: HTTP $status $out" ;;
+        408|429) out="HTTP $status $out" ;;      # busy: worth another try
+        4??) die "registration refused by $url: HTTP $status $out" ;;  # a refusal does not change
         000) ;;
         *) out="HTTP $status $out" ;;
     esac
@@ -76,6 +100,8 @@ while :; do
     [ "$delay" -le "$MAX_DELAY" ] || delay=$MAX_DELAY
 done
 
+rm -rf "$secret_dir"   # exec replaces this shell: the EXIT trap would not run
+trap - EXIT HUP INT TERM
 : "${SERVER_COMMAND:?SERVER_COMMAND (what to run from the code directory) is not set in the pod}"
 echo "island-entry: starting: $SERVER_COMMAND (debug=$DEBUG_FLAG server_id=$SERVER_ID)"
 # SERVER_COMMAND comes from the operator's config, not from a user: it is meant to be a command line.

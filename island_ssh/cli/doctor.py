@@ -7,10 +7,11 @@ of the first failure.
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
+
+from island_ssh.cli.output import dumps, safe
 
 
 @click.command()
@@ -29,13 +30,12 @@ def doctor(obj, as_json: bool) -> None:
             if not as_json:
                 # click.echo drops the colour when stdout is not a terminal
                 mark = click.style(f"{check.status:<4}", fg=colours.get(check.status, "yellow"), bold=True)
-                click.echo(f"{mark}  {check.name:<16} {check.detail}")
+                click.echo(f"{mark}  {check.name:<16} {safe(check.detail)}")  # details quote the master
     finally:
         doc.close()
     failed = [c for c in checks if c.status == FAIL]
     if as_json:
-        click.echo(json.dumps({"ok": not failed, "checks": [c.as_dict() for c in checks]}, ensure_ascii=False,
-                              indent=2))
+        click.echo(dumps({"ok": not failed, "checks": [c.as_dict() for c in checks]}))
     else:
         click.echo(f"{len(failed)} of {len(checks)} checks failed" if failed else f"all {len(checks)} checks passed")
     sys.exit(exit_code(checks))

@@ -13,7 +13,7 @@ import time
 import click
 
 from island_ssh.cli.main import EXIT_ISLAND_FAILED, Context
-from island_ssh.cli.output import dumps, island_json, print_island, print_islands, styled_state
+from island_ssh.cli.output import dumps, island_json, print_island, print_islands, safe, styled_state
 from island_ssh.core.errors import IslandNotFound
 from island_ssh.core.names import FAILED_STATES, FINAL_STATES, SERVER_CONTAINER
 
@@ -31,21 +31,24 @@ def parse_env(items) -> dict:
 
 
 @click.command()
-@click.option("--owner", required=True, help="who the island is for (any name, 中文 too)")
+@click.option("--owner", required=True, help="who the island is for: the name shown (any name, 中文 too)")
+@click.option("--owner-id", help="the owner's user id, what decides who may change the island "
+                                 "(default: the --owner name; a cron job launching for a web user passes their id)")
 @click.option("--branch", help="dev or weekly (islands.branches)")
 @click.option("--start-time", default="", help="island clock at start, 'YYYY-MM-DD HH:MM:SS'")
 @click.option("--memory", help="memory request, e.g. 1500Mi")
-@click.option("--image", help="server image override")
+@click.option("--image", help="server image, one of islands.images (admins: islands.admin_images too)")
 @click.option("--env", "env", multiple=True, help="extra environment NAME=VALUE (repeatable)")
 @click.option("--wait/--no-wait", default=False, help="follow the island's states until ready or failed")
 @click.option("--timeout", type=click.FloatRange(min=0), help="seconds to wait (default islands.ready_timeout + 30)")
 @click.option("--json", "as_json", is_flag=True, help="print the island as JSON")
 @click.pass_obj
-def launch(obj: Context, owner, branch, start_time, memory, image, env, wait, timeout, as_json) -> None:
+def launch(obj: Context, owner, owner_id, branch, start_time, memory, image, env, wait, timeout, as_json) -> None:
     """Launch one island (its id and ports are printed)."""
     from island_ssh.service.islands import LaunchRequest
+    # the CLI is the operator's (it holds the master's key): it may choose islands.admin_images too
     request = LaunchRequest(owner=owner, branch=branch, start_time=start_time, memory=memory, image=image,
-                            env=parse_env(env))
+                            env=parse_env(env), is_admin=True, owner_id=owner_id)
     rt = obj.runtime(with_tracker=wait)
     row = rt.service.launch(request)
     if wait:
@@ -75,8 +78,8 @@ def follow(rt, row, timeout: float | None, show: bool = True):
                 if ev.id in printed:
                     continue
                 printed.add(ev.id)
-                detail = f" {ev.reason}" if ev.reason else ""
-                detail += f": {ev.message}" if ev.message and ev.to_state != "ready" else ""
+                detail = f" {safe(ev.reason)}" if ev.reason else ""
+                detail += f": {safe(ev.message)}" if ev.message and ev.to_state != "ready" else ""
                 click.echo(("\r\x1b[K" if live else "") + f"[{elapsed:6.1f}s] island {row.island_id}: "
                            f"{styled_state(ev.to_state)}{detail}", err=True)
         if row.state in FINAL_STATES or elapsed > limit:
@@ -92,15 +95,16 @@ def follow(rt, row, timeout: float | None, show: bool = True):
 
 
 @click.command(name="list")
-@click.option("--owner", help="only this owner's islands")
+@click.option("--owner", help="only islands shown under this name")
+@click.option("--owner-id", help="only this user id's islands")
 @click.option("--branch", help="only this branch")
 @click.option("--state", "states", multiple=True, help="only these states (repeatable)")
 @click.option("--all", "show_all", is_flag=True, help="include deleted islands")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON array")
 @click.pass_obj
-def list_cmd(obj: Context, owner, branch, states, show_all, as_json) -> None:
+def list_cmd(obj: Context, owner, owner_id, branch, states, show_all, as_json) -> None:
     """List islands as a table."""
-    rows = obj.records().list(owner=owner, branch=branch, states=list(states) or None)
+    rows = obj.records().list(owner=owner, branch=branch, states=list(states) or None, owner_id=owner_id)
     if not show_all and not states:
         rows = [r for r in rows if r.state != "deleted"]
     print_islands(rows, as_json)
@@ -124,7 +128,7 @@ def show(obj: Context, island_id: int, as_json: bool) -> None:
         click.echo(dumps(data))
         return
     for k, v in data.items():
-        click.echo(f"{k:>11}: {styled_state(v) if k == 'state' else v}")
+        click.echo(f"{k:>11}: {styled_state(safe(v)) if k == 'state' else safe(v)}")
 
 
 @click.command()
@@ -157,7 +161,7 @@ def clock(obj: Context, island_id: int, when: str, as_json: bool) -> None:
     if as_json:
         click.echo(dumps(island_json(row)))
     else:
-        click.echo(f"island {island_id}: clock {row.clock_setting}")
+        click.echo(f"island {island_id}: clock {safe(row.clock_setting)}")
 
 
 @click.command()
@@ -165,15 +169,25 @@ def clock(obj: Context, island_id: int, when: str, as_json: bool) -> None:
 @click.option("--tail", type=click.IntRange(min=0), default=200, show_default=True, help="lines from the end")
 @click.option("-f", "--follow", "follow_log", is_flag=True, help="keep printing new lines until Ctrl-C")
 @click.option("-c", "--container", default=SERVER_CONTAINER, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="one JSON object (not with -f): logs, truncated, limit_bytes, note")
 @click.pass_obj
-def logs(obj: Context, island_id: int, tail: int, follow_log: bool, container: str) -> None:
-    """Show an island's server log."""
+def logs(obj: Context, island_id: int, tail: int, follow_log: bool, container: str, as_json: bool) -> None:
+    """Show an island's server log (at most islands.log_limit_bytes; a note on stderr says when it was cut)."""
+    if as_json and follow_log:
+        raise click.UsageError("--json prints one object; it cannot follow (-f)")
     service = obj.runtime().service
     if not follow_log:
-        click.echo(service.logs(island_id, tail=tail, container=container), nl=False)
+        read = service.read_logs(island_id, tail=tail, container=container)
+        if as_json:
+            click.echo(dumps({"island_id": island_id, "container": container, "tail": tail, "logs": read.text,
+                              "truncated": read.truncated, "limit_bytes": read.limit_bytes, "note": read.note(tail)}))
+            return
+        click.echo(safe(read.text, multiline=True), nl=False)
+        if read.truncated:
+            click.echo(f"island-ssh: {read.note(tail)}", err=True)
         return
     for line in service.follow_logs(island_id, tail=tail, container=container):
-        click.echo(line)
+        click.echo(safe(line, multiline=True))
 
 
 @click.command()
@@ -189,8 +203,8 @@ def events(obj: Context, island_id: int, as_json: bool) -> None:
                            "message": e.message} for e in evs]))
         return
     for e in evs:
-        click.echo(f"{e.at:%Y-%m-%d %H:%M:%S}  {e.from_state or '-':>13} -> {styled_state(e.to_state, 13)} "
-                   f"{e.reason or ''} {e.message or ''}".rstrip())
+        click.echo(f"{e.at:%Y-%m-%d %H:%M:%S}  {safe(e.from_state or '-'):>13} -> "
+                   f"{styled_state(safe(e.to_state), 13)} {safe(e.reason)} {safe(e.message)}".rstrip())
 
 
 COMMANDS = (launch, list_cmd, show, delete, restart, clock, logs, events)

@@ -26,6 +26,7 @@ import traceback
 
 import click
 
+from island_ssh.cli.output import safe
 from island_ssh.config import load_settings
 from island_ssh.core.errors import ConfigError, IslandError
 
@@ -40,7 +41,8 @@ def exit_code_for(exc: IslandError) -> int:
 
 
 def error_line(text: str) -> None:
-    click.echo(click.style("error: ", fg="red", bold=True) + " ".join(text.split()), err=True)
+    # kubectl's and the master's words travel in errors: no control character reaches the terminal
+    click.echo(click.style("error: ", fg="red", bold=True) + safe(" ".join(text.split())), err=True)
 
 
 PLUGIN_GROUP = "island_ssh.commands"

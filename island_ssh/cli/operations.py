@@ -11,7 +11,7 @@ import sys
 import click
 
 from island_ssh.cli.main import EXIT_RECOVER_FAILED, Context
-from island_ssh.cli.output import dumps
+from island_ssh.cli.output import dumps, safe
 
 
 @click.command()
@@ -35,7 +35,7 @@ def recover(obj: Context, dry_run: bool, as_json: bool) -> None:
         click.echo(dumps(report.as_dict()))
     else:
         for line in report.summary_lines():
-            click.echo(line)
+            click.echo(safe(line))  # pod names and kubectl's words come from the cluster
     if report.failed:
         sys.exit(EXIT_RECOVER_FAILED)
 
@@ -45,13 +45,12 @@ def recover(obj: Context, dry_run: bool, as_json: bool) -> None:
 @click.option("--port", type=click.IntRange(1, 65535), help="port (web.port)")
 @click.pass_obj
 def serve(obj: Context, bind, port) -> None:
-    """Serve the web UI and API with waitress."""
-    from waitress import serve as waitress_serve
-
+    """Serve the web UI and API with waitress (limits from the web section: body size, idle
+    timeout, connections)."""
     from island_ssh_web import create_app
+    from island_ssh_web.serving import serve as serve_app
     app = create_app(obj.settings)
-    web = obj.settings.web
-    waitress_serve(app, host=bind or web.bind, port=port or web.port, threads=web.threads)
+    serve_app(app, obj.settings.web, host=bind, port=port)
 
 
 COMMANDS = (migrate, recover, serve)

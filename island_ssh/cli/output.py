@@ -7,6 +7,7 @@ stable for scripts. Colour only on a terminal (click.echo drops it when the stre
 from __future__ import annotations
 
 import json
+import re
 
 import click
 
@@ -14,15 +15,47 @@ STATE_COLOURS = {"ready": "green", "failed": "red", "unschedulable": "red", "tim
                  "deleted": "bright_black"}
 
 
+# C0 controls except \t and \n, DEL, C1 controls (U+0080..U+009F: 8-bit CSI/OSC), and the
+# bidirectional overrides that make a terminal show text in another order than it is.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_CONTROL_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe(text, multiline: bool = False) -> str:
+    """Text from outside (container logs, Kubernetes reasons and messages, owner names, kubectl's
+    errors) as the terminal may show it: every control character becomes visible ``\\x1b``, so
+    an ESC sequence in a log cannot retitle, clear or rewrite the operator's terminal, and a
+    ``\\r`` cannot hide a line. ``multiline`` keeps newlines and tabs (logs); a field in a table
+    or a one-line message escapes them too. JSON output needs none of this: json.dumps escapes
+    every control character itself (U+0080..U+009F are printed as they are, inside a string)."""
+    if text is None:
+        return ""
+    text = str(text)
+    return (_CONTROL if multiline else _CONTROL_LINE).sub(_escaped, text)
+
+
+_JSON_RAW = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
 def dumps(data) -> str:
-    return json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False)
+    """JSON for scripts, exact: json.dumps escapes C0 controls; DEL, C1 and the bidi overrides it
+    would print raw are written as \\u escapes too (only strings can hold them, and a JSON reader
+    gets the same text back), so --json output is safe on a terminal as well."""
+    text = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False)
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def island_json(row) -> dict:
     """One island as `--json` prints it; keys are stable for scripts."""
     ports = list(row.ports)
     return {
-        "id": row.island_id, "pod": row.pod_name, "owner": row.owner, "branch": row.branch,
+        "id": row.island_id, "pod": row.pod_name, "owner": row.owner,
+        "owner_id": row.owner_id, "branch": row.branch,
         "state": row.state, "reason": row.reason, "message": row.message, "node": row.node,
         "host_ip": row.host_ip, "ports": ports,
         "address": f"{row.host_ip}:{ports[0]}" if row.host_ip and ports else None,
@@ -46,13 +79,14 @@ def print_islands(rows, as_json: bool) -> None:
     for r in rows:
         ports = f"{r.ports[0]}-{r.ports[-1]}" if r.ports else "-"
         addr = f"{r.host_ip}:{ports}" if r.host_ip else ports
-        click.echo(f"{r.island_id:>5}  {styled_state(r.state, 13)} {r.owner[:12]:<12} {r.branch[:8]:<8} "
-                   f"{(r.node or '-')[:14]:<14} {addr:<22} {r.reason or ''}".rstrip())
+        click.echo(f"{r.island_id:>5}  {styled_state(safe(r.state), 13)} {safe(r.owner)[:12]:<12} "
+                   f"{safe(r.branch)[:8]:<8} {safe(r.node or '-')[:14]:<14} {safe(addr):<22} "
+                   f"{safe(r.reason)}".rstrip())
 
 
 def print_island(row, as_json: bool) -> None:
     if as_json:
         click.echo(dumps(island_json(row)))
     else:
-        click.echo(f"island {row.island_id}: {styled_state(row.state)}"
-                   + (f" ({row.reason})" if row.reason and row.reason.lower() not in (row.state, "ready") else ""))
+        click.echo(f"island {row.island_id}: {styled_state(safe(row.state))}"
+                   + (f" ({safe(row.reason)})" if row.reason and row.reason.lower() not in (row.state, "ready") else ""))

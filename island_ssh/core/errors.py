@@ -13,9 +13,11 @@ an instance's ``exit_code`` is something else (the exit code of the remote comma
   InvalidInput (ClockError, InvalidField)             2         400
   ConfigError                                         3         500
   IslandNotFound                                      4         404
-  PermissionDenied                                    5         403
+  PermissionDenied                                    5         403 (RegistrationRefused: 409)
   AllocationError (CapacityError)                     6         409
   SSHError, StoreError                                7         503 (CommandTimeout: 504)
+  LoginShellError, SessionLimitError (SSHError)       3         503
+  ReadChannelsBusy (SSHError)                         7         503 (+ Retry-After)
   KubectlError                                        8         502 (NotFound: 404)
   UnreadableOutput (WatchParseError, PodParseError)   8         502
 
@@ -99,6 +101,30 @@ class ShellClosed(SSHError):
     """This RemoteShell was closed; make a new one."""
 
 
+class LoginShellError(SSHError):
+    """The master's login shell cannot run framed commands (its profile prints forever, reads
+    stdin, ``exec``s another program or exits); the message names the cause and the fix.
+
+    Exit 3 like a ConfigError: the master's set-up (the login user's profile) must change."""
+
+    cli_exit = 3
+
+
+class SessionLimitError(SSHError):
+    """The master refused one more session channel on the connection (sshd ``MaxSessions``);
+    the message says which setting to change, on the master or in ssh.pool_size.
+
+    Exit 3 like a ConfigError: a setting (sshd's or ours) must change, nothing is down."""
+
+    cli_exit = 3
+
+
+class ReadChannelsBusy(SSHError):
+    """Every SSH channel set aside for user reads (logs, logs -f; ``ssh.user_read_channels``) stayed
+    busy for ``ssh.user_read_wait`` seconds; nothing was started. Try again shortly: 503 with
+    Retry-After on the web, exit 7 on the command line. The service's own work never gets this."""
+
+
 class LineTooLong(IslandError):
     """A line grew past the splitter's limit without a newline; the stream is not line-based
     or is runaway output. Raise the limit (max_line) if such lines are legitimate.
@@ -118,6 +144,15 @@ class KubectlError(IslandError):
     def __init__(self, message: str, *, stderr: str = "", **context) -> None:
         super().__init__(message, **context)
         self.stderr = stderr
+
+
+class Forbidden(KubectlError):
+    """The master's Kubernetes user lacks a right island_ssh uses (RBAC said Forbidden).
+
+    Exit 5 (permission denied); the web says 502: the service's own rights on the cluster, not
+    the tester's, are missing. The message names the right and conf/kubernetes/rbac.yaml."""
+
+    cli_exit = 5
 
 
 class NotFound(KubectlError):
@@ -196,6 +231,15 @@ class PermissionDenied(IslandError):
 
     cli_exit = 5
     http_status = 403
+
+
+class RegistrationRefused(PermissionDenied):
+    """A pod holding its island's token may not register so: the island is going or gone, a fact
+    differs from the island row's, or this launch already registered other facts. 409, not 403:
+    the caller proved it holds the live token, so saying why leaks nothing and tells its
+    entry script to stop retrying."""
+
+    http_status = 409
 
 
 class IslandNotFound(IslandError):

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 import yaml
 from pypinyin import Style, lazy_pinyin
 
-from island_ssh.core import validate
+from island_ssh.core import pod_policy, validate
 from island_ssh.core.settings import IslandSettings
 from island_ssh.core.errors import ConfigError, InvalidInput
 from island_ssh.core.names import APP, ID_LABEL, MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION, SERVER_CONTAINER, SIDE_CONTAINER
 from island_ssh.core.ports import ports_for
+from island_ssh.core.token_secret import token_env_for
 
 PORT_NAMES = ("app-common-port", "remote-msg-port", "server-port")
 NAME_MAX = 63
@@ -42,7 +43,8 @@ class IslandSpec:
     image: str = "bo602505401/jdk8-curl-libfaketime:latest"
     extra_env: dict = field(default_factory=dict)
     token: str = ""
-    """Per-island secret the registration call presents (visible to whoever can read the pod)."""
+    """Per-island secret the registration call presents; checked here, but carried by the island's
+    Secret (``core.token_secret.render_secret``): the pod only references it."""
     debug_flag: str = "false"
 
 
@@ -103,7 +105,7 @@ def server_env(spec: IslandSpec, settings: IslandSettings) -> list[dict]:
         {"name": "FAKETIME_DONT_RESET", "value": "1"},
         {"name": "FAKETIME_DONT_FAKE_MONOTONIC", "value": "1"},
         {"name": "FAKETIME_CACHE_DURATION", "value": str(settings.faketime_cache_duration)},
-        {"name": "ISLAND_TOKEN", "value": spec.token},
+        token_env_for(spec.island_id),  # from the island's Secret, not readable with `get pods`
         {"name": "ISLAND_ID", "value": str(spec.island_id)},
         {"name": "ISLAND_PORTS", "value": " ".join(str(p) for p in ports)},
         {"name": "SERVER_COMMAND", "value": settings.server_command},
@@ -158,8 +160,33 @@ def render_pod(spec: IslandSpec, settings: IslandSettings, namespace: str, templ
     probe["periodSeconds"] = settings.readiness_period
     probe["timeoutSeconds"] = settings.readiness_timeout
     probe["failureThreshold"] = settings.readiness_failure_threshold
-    _container(pod, SIDE_CONTAINER)["image"] = settings.side_image
+    side = _container(pod, SIDE_CONTAINER)
+    side["image"] = settings.side_image
+    set_capabilities(server, settings.capabilities_add, body)
+    # the side container only runs `tail -f /dev/null`: it never gets added capabilities
+    set_capabilities(side, [], body)
     return pod
+
+
+def set_capabilities(container: dict, added: list[str], pod_spec: dict) -> None:
+    """``securityContext.capabilities.add`` from the setting (checked again here: a Settings made in
+    code skips config load), whatever the template says; dropped when empty."""
+    added = pod_policy.check_capabilities(added)
+    if pod_spec.get("hostNetwork") and set(added) & pod_policy.NETWORK_CAPABILITIES:
+        raise ConfigError("islands.capabilities_add: NET_ADMIN/NET_RAW with hostNetwork in yaml_templates/pod.yaml "
+                          "would act on the node's network; drop one of them")
+    context = container.get("securityContext") or {}
+    capabilities = {k: v for k, v in (context.get("capabilities") or {}).items() if k != "add"}
+    if added:
+        capabilities["add"] = list(added)
+    if capabilities:
+        context["capabilities"] = capabilities
+    else:
+        context.pop("capabilities", None)
+    if context:
+        container["securityContext"] = context
+    else:
+        container.pop("securityContext", None)
 
 
 def render_pv(template: dict, host_path: str = "/home/server", name: str = "server-pv-volume",

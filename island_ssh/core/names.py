@@ -20,10 +20,20 @@ ID_LABEL = "island-ssh/id"
 GENERATION_LABEL = "island-ssh/generation"
 """Which incarnation of the island id a pod is (the row's generation when it was applied)."""
 OWNER_ANNOTATION = "island-ssh/owner"
+OWNER_ID_ANNOTATION = "island-ssh/owner-id"
+"""The owner's user id on the pod, so recover's adoption of a pod with no row keeps whose it is."""
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "island-ssh"
 MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
 """The label selector of every pod island_ssh made (and of nothing else)."""
+
+# -- what an SSH channel is taken for --------------------------------------------------------------
+
+SERVICE_WORK = "service"
+"""The service's own work (apply, delete, clock change, tracker relist/watch): may use every channel."""
+USER_READ = "user-read"
+"""A user's read (logs, logs -f, exec to read): at most ssh.user_read_channels of the channels."""
+CHANNEL_PURPOSES = (SERVICE_WORK, USER_READ)
 
 MAX_ID = 2**32 - 1
 """The largest island id any face accepts (an unsigned 32-bit column)."""

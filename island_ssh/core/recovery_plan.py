@@ -10,8 +10,12 @@ drift                                       action
 ==========================================  ================================================
 row in a pod state, its pod gone            ``lost`` (``deleted`` if it was failed/terminating)
 row ``lost`` for ``lost_grace`` s           ``release``: deleted, id and ports free
-row allocated/applying, no pod,             ``release_stuck`` or ``reapply``
-  older than ``stuck_after``                  (recover.stuck_action)
+row applying, no pod, queued by a service   ``reapply`` at once: accepted, never applied
+  process that is gone (``resumable``)        (the durable launch queue, service/resume.py)
+row applying, no pod, not queued (kubectl   ``reapply``: an accepted launch or restart is
+  ran and was cut), older than stuck_after    applied again, never released for being slow
+row allocated, no pod, older than           ``release_stuck`` or ``reapply``
+  ``stuck_after`` (never answered 201)        (recover.stuck_action)
 row whose pod shows another state           ``sync`` (what the tracker would have stored)
 pod whose server ended > ``retention`` ago  ``expire``: pod deleted, island released
 pod with our label and no row,              ``adopt`` (recover.orphan_action: adopt) or
@@ -19,6 +23,8 @@ pod with our label and no row,              ``adopt`` (recover.orphan_action: ad
 pod with our label, id held by another      ``delete_orphan`` (``report_orphan`` when
   island or no usable id label                recover.orphan_action is report)
 registration row of an absent island        ``remove_registration``
+token Secret whose island id no row holds   ``remove_secret`` (deleted by id AND generation
+                                              label: a new launch of the id keeps its own)
 ==========================================  ================================================
 
 Races with a running tracker or launch: the pods are listed BEFORE the rows are read, so a pod
@@ -35,12 +41,15 @@ from datetime import datetime
 from typing import Any, Iterable, Sequence
 
 from island_ssh.core.settings import IslandSettings, RecoverSettings
-from island_ssh.core.names import GENERATION_LABEL, OWNER_ANNOTATION, SERVER_CONTAINER, STUCK_STATES
+from island_ssh.core.errors import InvalidInput
+from island_ssh.core.identity import validate_user_id
+from island_ssh.core.names import (GENERATION_LABEL, OWNER_ANNOTATION, OWNER_ID_ANNOTATION, SERVER_CONTAINER,
+                                   STUCK_STATES)
 from island_ssh.core.podstate import PodView, classify
 from island_ssh.core.statemachine import IslandSnapshot, on_relist
 
 KINDS = ("sync", "lost", "release_gone", "release", "release_stuck", "reapply", "expire", "adopt",
-         "delete_orphan", "report_orphan", "remove_registration")
+         "delete_orphan", "report_orphan", "remove_registration", "remove_secret")
 """Every action kind, in the order a summary lists them."""
 CHANGES_NOTHING = frozenset({"report_orphan"})
 
@@ -63,6 +72,15 @@ class PodFacts:
     memory: str | None
     image: str | None
     created: str
+    owner_id: str | None = None
+    """The owner's user id annotation (None on pods made before ids, or when not a valid id)."""
+
+
+def _owner_id(annotations: dict) -> str | None:
+    try:
+        return validate_user_id(annotations.get(OWNER_ID_ANNOTATION))
+    except InvalidInput:
+        return None  # adopted under the display name as id, as rows made before ids were
 
 
 @dataclass(frozen=True)
@@ -146,6 +164,7 @@ def pod_facts(pod: dict, server_container: str = SERVER_CONTAINER) -> PodFacts:
         token=token if isinstance(token, str) and token else None,
         memory=((server.get("resources") or {}).get("requests") or {}).get("memory"),
         image=server.get("image"), created=str(meta.get("creationTimestamp") or ""),
+        owner_id=_owner_id(meta.get("annotations") or {}),
     )
 
 
@@ -170,13 +189,20 @@ def _row_action(kind: str, row, reason: str, message: str, **extra) -> Action:
                   pod=row.pod_name or None, from_state=row.state, **extra)
 
 
-def _plan_row(row, pod: PodFacts | None, now: float, settings: RecoverSettings) -> Action | None:
+def _plan_row(row, pod: PodFacts | None, now: float, settings: RecoverSettings,
+              resumable: bool = False) -> Action | None:
     if pod is None:
         age = _age(row.state_since, now)
         if row.state in STUCK_STATES:
+            if resumable:
+                return _row_action("reapply", row, "Reapplied",
+                                   "accepted, but the service process that queued its apply is gone; applied again",
+                                   to_state="applying")
+            if getattr(row, "applier", None) is not None:
+                return None  # queued by a live service process: its worker applies it
             if age < settings.stuck_after:
                 return None
-            if settings.stuck_action == "reapply":
+            if row.state == "applying" or settings.stuck_action == "reapply":
                 return _row_action("reapply", row, "Reapplied", f"{row.state} for {age:.0f} s with no pod; applied again",
                                    to_state="applying")
             return _row_action("release_stuck", row, "Stuck", f"{row.state} for {age:.0f} s with no pod; released",
@@ -215,7 +241,8 @@ def _adopt_action(pod: PodFacts, islands: IslandSettings) -> Action:
                   f"pod {pod.name} had no island row; adopted ({pod.view.state})",
                   pod=pod.name, to_state=pod.view.state, node=pod.view.node, host_ip=pod.view.host_ip,
                   adopt={"owner": pod.owner or "unknown", "branch": pod.branch or islands.default_branch,
-                         "token": pod.token, "overrides": overrides, "pod_generation": pod.generation})
+                         "token": pod.token, "overrides": overrides, "pod_generation": pod.generation,
+                         "owner_id": pod.owner_id})
 
 
 def _plan_orphans(pods: Iterable[PodFacts], held: set[int], now: float, settings: RecoverSettings,
@@ -255,8 +282,13 @@ def _plan_orphans(pods: Iterable[PodFacts], held: set[int], now: float, settings
 
 def plan_recovery(rows: Sequence, pods: Sequence[dict], orphan_registrations: Sequence, *, now: float,
                   settings: RecoverSettings, islands: IslandSettings, list_rv: int | None = None,
-                  server_container: str = SERVER_CONTAINER) -> list[Action]:
+                  server_container: str = SERVER_CONTAINER, resumable: Iterable[int] = (),
+                  token_secrets: Iterable[dict] = ()) -> list[Action]:
     """The repairs that make MySQL and the cluster agree; see the module docstring.
+
+    ``resumable``: ids of rows applying whose queueing service process is gone
+    (store.orphaned_applies(), read after ``rows``). ``token_secrets``: the islands' token
+    Secrets (``plan_secret_sweep``), listed before the rows were read, as the pods are.
 
     ``rows``: IslandRows not deleted (store.active()); ``pods``: the PodList's items, listed
     before the rows were read; ``list_rv``: that list's resourceVersion; ``now``: epoch seconds.
@@ -268,6 +300,7 @@ def plan_recovery(rows: Sequence, pods: Sequence[dict], orphan_registrations: Se
             by_id[pod.island_id].append(pod)
     actions: list[Action] = []
     claimed: set[str] = set()
+    resumable = set(resumable)
     for row in rows:
         mine = [p for p in by_id.get(row.island_id, ()) if _belongs(row, p)]
         mine.sort(key=lambda p: p.terminating)
@@ -275,7 +308,7 @@ def plan_recovery(rows: Sequence, pods: Sequence[dict], orphan_registrations: Se
         claimed.update(p.name for p in mine)
         if list_rv is not None and row.resource_version is not None and row.resource_version > list_rv:
             continue  # the row saw the cluster after our list: the next run judges it
-        action = _plan_row(row, pod, now, settings)
+        action = _plan_row(row, pod, now, settings, resumable=row.island_id in resumable)
         if action is not None:
             actions.append(action)
     held = {row.island_id for row in rows}
@@ -285,7 +318,29 @@ def plan_recovery(rows: Sequence, pods: Sequence[dict], orphan_registrations: Se
         actions.append(Action("remove_registration", reg.island_id, "RegistrationRemoved",
                               f"registration of island {reg.island_id} ({reg.pod_name} on {reg.node_ip}) "
                               f"outlived its island; removed", pod=reg.pod_name))
+    # an id adopted in this run is held from now on: its pod keeps its Secret
+    actions.extend(plan_secret_sweep(token_secrets, held | {a.island_id for a in actions if a.kind == "adopt"}))
     return actions
+
+
+def plan_secret_sweep(token_secrets: Iterable[dict], held: set[int]) -> list[Action]:
+    """``remove_secret`` for each token Secret (``{"name", "island_id", "generation"}`` as
+    ``Kubectl.token_secrets`` gives them, listed BEFORE the rows were read) whose island id no
+    live row holds: its island was deleted or released without the Secret going too (a delete
+    whose kubectl failed, the tracker seeing the pod vanish, a release by recover)."""
+    actions = []
+    for secret in token_secrets:
+        island_id, generation = _whole(secret.get("island_id")), _whole(secret.get("generation"))
+        if island_id is None or island_id in held:
+            continue
+        actions.append(Action("remove_secret", island_id, "SecretRemoved",
+                              f"token Secret {secret.get('name')} outlived island {island_id}; deleted",
+                              generation=generation))
+    return actions
+
+
+def _whole(value: Any) -> int | None:
+    return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10 else None
 
 
 def count_by_kind(actions: Iterable[Action]) -> dict[str, int]:

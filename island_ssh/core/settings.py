@@ -30,7 +30,16 @@ class SSHSettings:
     inactivity_timeout: float = 20.0
     """A connection that has produced no bytes for this long while a command waits is dead."""
     pool_size: int = 4
-    """Persistent shell channels on the one connection, for commands that may run side by side."""
+    """Persistent shell channels on the one connection, for commands that may run side by side.
+    The master's sshd must grant pool_size + 1 sessions per connection (MaxSessions; + 1 for the
+    watch), or a channel beyond its limit is refused with SessionLimitError."""
+    user_read_channels: int = 1
+    """How many of the pool_size channels users' reads (logs, logs -f) may hold at once; the
+    other pool_size - user_read_channels are always there for the service's own work (applies,
+    deletes, clock changes, relists). From 1 to pool_size."""
+    user_read_wait: float = 5.0
+    """Seconds a user read waits for one of its channels before it is refused (ReadChannelsBusy:
+    HTTP 503 with Retry-After, CLI exit 7)."""
     command_timeout: float = 30.0
     """Default seconds a remote command may run."""
 
@@ -45,6 +54,18 @@ class KubeSettings:
     """Seconds Kubernetes gives a pod's containers to stop on delete."""
     request_timeout: str = "20s"
     """kubectl --request-timeout for one-shot commands."""
+    server_side_apply: str = "false"
+    """``auto`` | ``true`` | ``false``: apply manifests with ``kubectl apply --server-side
+    --field-manager=island-ssh`` (conflicts with another manager's fields fail, never forced).
+    auto = when the master's kubectl and its API server are both 1.22 or newer (asked once per
+    connection). Off by default: it moves the ownership of fields already applied client-side."""
+
+    def __post_init__(self) -> None:
+        # YAML reads true/false as booleans and the loader makes them "True"/"False"
+        value = str(self.server_side_apply).lower()
+        if value not in ("auto", "true", "false"):
+            raise TypeError(f"server_side_apply must be auto, true or false, not {self.server_side_apply!r}")
+        object.__setattr__(self, "server_side_apply", value)
 
 
 @dataclass(frozen=True)
@@ -88,6 +109,14 @@ class IslandSettings:
     """Server container image (code comes from the shared volume, not the image)."""
     side_image: str = "alpine:3.14.1"
     """Idle side container image; it keeps the pod after the server exits."""
+    images: list[str] = field(default_factory=lambda: ["bo602505401/jdk8-curl-libfaketime:latest"])
+    """Server images a user may choose: exact references, or prefixes ending in '/' (a registry or
+    repository: ``registry.studio.local/game/``). ``image`` is always allowed (core.pod_policy)."""
+    admin_images: list[str] = field(default_factory=list)
+    """More images (same form) that only admins may choose."""
+    capabilities_add: list[str] = field(default_factory=list)
+    """Linux capabilities added to the server container (the seed had NET_ADMIN and SYS_TIME);
+    only a set that acts inside the pod is accepted: SYS_TIME, SYS_ADMIN, ALL are refused."""
     memory_request: str = "1500Mi"
     memory_limit: str = "2048Mi"
     entry_script: str = "/home/server/.island/entry.sh"
@@ -116,6 +145,9 @@ class IslandSettings:
     readiness_period: int = 5
     readiness_timeout: int = 10
     readiness_failure_threshold: int = 10
+    log_limit_bytes: int = 1048576
+    """Most bytes of an island's log one read returns (kubectl logs --limit-bytes; the answer says
+    when it was cut), and the longest line and the most unread bytes a followed log (logs -f) holds."""
 
 
 @dataclass(frozen=True)
@@ -139,8 +171,26 @@ class WebSettings:
     secret_key: str = ""
     """Session/CSRF key; set ISLAND_SSH_WEB_SECRET_KEY. Empty means a random key per start."""
     users: dict[str, str] = field(default_factory=dict)
-    """Standalone mode: API token -> user name. Prefer the environment for real tokens."""
+    """Standalone mode: API token -> user id (also the name shown). Prefer the environment for real tokens."""
     admins: list[str] = field(default_factory=list)
+    """User ids (a hook's User.id, or the user a standalone token names) who may act on every
+    island. Ids, never display names: anyone may call themselves "admin"."""
+    streams_per_user: int = 4
+    """Live-update streams one user may hold open at once (tabs); beyond it their pages poll."""
+    max_body_bytes: int = 1024 * 1024
+    """Largest request body, enforced by waitress before the body is read and by Flask after."""
+    idle_timeout: int = 15
+    """Seconds an idle keep-alive connection is kept before waitress closes it."""
+    connection_limit: int = 400
+    """Open connections waitress accepts at once; beyond it new ones wait in the listen backlog."""
+    max_header_bytes: int = 64 * 1024
+    """Largest request line plus headers waitress reads."""
+    secure_cookies: str = "auto"
+    """auto (Secure when the request came over HTTPS) | always (TLS ends at a proxy) | never."""
+    login_failures: int = 5
+    """Failed logins per client IP and per user name within login_window before 429."""
+    login_window: float = 60.0
+    """Seconds over which failed logins are counted."""
 
 
 @dataclass(frozen=True)
@@ -150,7 +200,8 @@ class RecoverSettings:
     stuck_after: float = 300.0
     """Seconds an allocated/applying row may exist with no pod before recover acts."""
     stuck_action: str = "release"
-    """release | reapply"""
+    """release | reapply: for ``allocated`` rows (never answered). ``applying`` rows were accepted
+    and are always applied again (service/resume.py), never released."""
     orphan_action: str = "adopt"
     """adopt | delete | report: pods with our label and no row."""
     retention: float = 86400.0
@@ -181,6 +232,9 @@ class SandboxSettings:
             SandboxNode("node-weekly-1", {"branch": "weekly"}),
         ]
     )
+    rbac: str = ""
+    """An RBAC file (e.g. conf/kubernetes/rbac.yaml) the API server enforces for the master's kubectl,
+    which then acts as the file's ServiceAccount; "" allows everything."""
 
 
 @dataclass(frozen=True)

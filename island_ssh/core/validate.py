@@ -246,7 +246,8 @@ class ValidLaunch:
 
 
 def validate_launch(request: Any, settings: IslandSettings) -> ValidLaunch:
-    """Check a launch request (``owner``, ``branch``, ``start_time``, ``memory``, ``image``, ``env``).
+    """Check a launch request (``owner``, ``branch``, ``start_time``, ``memory``, ``image``, ``env``,
+    ``is_admin``: may the asker use ``islands.admin_images`` too).
 
     ``branch``, ``memory`` and ``image`` left empty take the settings' defaults. A ``memory``
     given sets the request; the limit is the larger of it and ``settings.memory_limit``, so a
@@ -269,7 +270,9 @@ def validate_launch(request: Any, settings: IslandSettings) -> ValidLaunch:
         request_q, limit_q = settings.memory_request, settings.memory_limit
     request_q, limit_q = validate_memory_pair(request_q, limit_q)
     image = attr("image")
-    custom_image = validate_image(image) if image else None
+    # imported here: pod_policy builds on this module's validate_image
+    from island_ssh.core.pod_policy import check_image
+    custom_image = check_image(image, settings, admin=attr("is_admin") is True) if image else None
     return ValidLaunch(
         owner=owner, branch=branch, start_time=start_time, memory_request=request_q, memory_limit=limit_q,
         image=custom_image or settings.image, env=validate_env(attr("env")),

@@ -3,33 +3,46 @@
 Every command line is built from argv pieces with ``shlex.quote``; manifests and exec input travel
 as stdin data, never spliced into a command. A non-zero exit raises ``KubectlError`` carrying
 kubectl's stderr and exit code (``NotFound`` when the API server said so).
+
+Every verb states whose work it is (core.names): logs and follow_logs are users' reads and share
+the few channels RemoteShell allows them; everything else is the service's own work, which always
+finds a channel. ``run`` and ``exec`` take ``purpose`` for callers that read for a user.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import shlex
 from typing import Any, Iterable, Protocol
 
 
+from island_ssh.core import kubectl_versions as versions
 from island_ssh.core.settings import KubeSettings
-from island_ssh.core.errors import KubectlError, NotFound
+from island_ssh.core.errors import Forbidden, KubectlError, NotFound
+from island_ssh.kube.rights import RBAC_FILE
 from island_ssh.core.manifests import to_wire
-from island_ssh.core.names import MANAGED_SELECTOR
+from island_ssh.core.token_secret import TOKEN_KEY, token_secret_name
+from island_ssh.core.names import GENERATION_LABEL, ID_LABEL, MANAGED_SELECTOR, SERVICE_WORK, USER_READ
 
 
 class Shell(Protocol):
     """What kube needs of island_ssh.ssh.RemoteShell (tests may pass another runner)."""
 
-    def run(self, command: str, stdin: bytes | str | None = None, timeout: float = 30.0) -> Any: ...
+    def run(self, command: str, stdin: bytes | str | None = None, timeout: float = 30.0, *,
+            purpose: str = SERVICE_WORK) -> Any: ...
 
-    def stream(self, command: str) -> Any: ...
+    def stream(self, command: str, *, purpose: str = SERVICE_WORK, max_line: int = ...,
+               max_buffered: int | None = None) -> Any: ...
 
 
 class Kubectl:
     def __init__(self, shell: Shell, settings: KubeSettings | None = None) -> None:
         self.shell = shell
         self.settings = settings or KubeSettings()
+        self._client: versions.Capabilities | None = None
+        self._server: versions.KubectlVersion | None = None
 
     # -- command building -------------------------------------------------------------------
     def command(self, *args: str, namespaced: bool = True, request_timeout: bool = True) -> str:
@@ -42,18 +55,52 @@ class Kubectl:
         return shlex.join(argv)
 
     def run(self, *args: str, stdin: bytes | str | None = None, timeout: float = 30.0,
-            namespaced: bool = True, island_id: int | None = None) -> str:
+            namespaced: bool = True, island_id: int | None = None, purpose: str = SERVICE_WORK) -> str:
         cmd = self.command(*args, namespaced=namespaced)
-        result = self.shell.run(cmd, stdin=_as_bytes(stdin), timeout=timeout)
+        result = self.shell.run(cmd, stdin=_as_bytes(stdin), timeout=timeout, purpose=purpose)
         if result.exit_code != 0:
             raise kubectl_error(cmd, result.exit_code, result.stderr, island_id)
         return result.stdout
+
+    # -- the master's kubectl and API server versions (core.kubectl_versions) -------------------
+    # Asked once per Kubectl, i.e. per SSH target: a master's kubectl changes with an upgrade,
+    # which restarts island_ssh anyway. A race between threads only asks twice.
+    def client(self) -> versions.Capabilities:
+        """What the master's kubectl can do, from ``kubectl version --client -o json``."""
+        if self._client is None:
+            out = self.run("version", "--client", "-o", "json", namespaced=False)
+            try:
+                self._client = versions.capabilities(versions.parse_client_version(out))
+            except versions.VersionParseError as exc:
+                raise KubectlError(f"`{self.settings.kubectl} version --client -o json` on the master: {exc}; "
+                                   f"is kube.kubectl a kubectl?", command="version") from None
+        return self._client
+
+    def server_version(self) -> versions.KubectlVersion | None:
+        """The API server's version, None while it cannot be asked (asked again next time)."""
+        if self._server is None:
+            try:
+                out = self.run("version", "-o", "json", namespaced=False)
+            except KubectlError:
+                return None
+            self._server = versions.parse_server_version(out)
+        return self._server
+
+    def server_side_apply(self) -> bool:
+        """Whether apply goes server-side (kube.server_side_apply, ``auto`` asks both versions)."""
+        setting = self.settings.server_side_apply
+        if setting in ("true", "false"):
+            return setting == "true"
+        client = self.client()
+        return versions.use_server_side_apply(
+            setting, client, self.server_version() if client.server_side_apply else None)
 
     # -- verbs ------------------------------------------------------------------------------
     def apply(self, docs: Iterable[dict] | str, timeout: float = 60.0) -> list[str]:
         """Apply one or many manifests in ONE kubectl call; returns the applied object names."""
         wire = docs.encode("utf-8") if isinstance(docs, str) else to_wire(list(docs))
-        out = self.run("apply", "-f", "-", "-o", "name", stdin=wire, timeout=timeout)
+        flags = versions.apply_flags(self.server_side_apply())
+        out = self.run("apply", *flags, "-f", "-", "-o", "name", stdin=wire, timeout=timeout)
         return [line.strip() for line in out.splitlines() if line.strip()]
 
     def delete_pod(self, name: str, grace_period: int | None = None, force: bool = False,
@@ -70,6 +117,46 @@ class Kubectl:
             return False
         return True
 
+    def delete_token_secret(self, island_id: int, generation: int | None = None, timeout: float = 60.0) -> bool:
+        """Delete the island's token Secret (core.token_secret); False when there was none.
+
+        By label, not by name: with ``generation`` only that launch's Secret goes, so a sweep
+        that raced a new launch of the same id cannot take the new launch's token away."""
+        selector = f"{ID_LABEL}={int(island_id)},{MANAGED_SELECTOR}"
+        if generation is not None:
+            selector += f",{GENERATION_LABEL}={int(generation)}"
+        out = self.run("delete", "secret", "-l", selector, "--ignore-not-found=true", "--wait=false",
+                       "-o", "name", timeout=timeout, island_id=island_id)
+        return any(line.strip() for line in out.splitlines())
+
+    def token_from_secret(self, island_id: int, timeout: float = 30.0) -> str | None:
+        """The token in the island's Secret (recover's adoption keeps it), or None: no such Secret,
+        or not one of ours."""
+        try:
+            found = json.loads(self.run("get", "secret", token_secret_name(island_id), "-o", "json",
+                                        timeout=timeout, island_id=island_id))
+        except NotFound:
+            return None
+        if ((found.get("metadata") or {}).get("labels") or {}).get(ID_LABEL) != str(island_id):
+            return None
+        try:
+            token = base64.b64decode((found.get("data") or {}).get(TOKEN_KEY) or "", validate=True).decode("ascii")
+        except (binascii.Error, ValueError):
+            return None
+        return token or None
+
+    def token_secrets(self, timeout: float = 60.0) -> list[dict]:
+        """Every token Secret island_ssh made, as ``{"name", "island_id", "generation"}`` (the token
+        itself is dropped here: the recover sweep needs the labels only)."""
+        found = json.loads(self.run("get", "secrets", "-l", MANAGED_SELECTOR, "-o", "json", timeout=timeout))
+        out = []
+        for item in found.get("items") or []:
+            meta = item.get("metadata") or {}
+            labels = meta.get("labels") or {}
+            out.append({"name": meta.get("name", ""), "island_id": labels.get(ID_LABEL),
+                        "generation": labels.get(GENERATION_LABEL)})
+        return out
+
     def pods(self, selector: str = MANAGED_SELECTOR, timeout: float = 60.0) -> dict:
         """The PodList as JSON (items plus metadata.resourceVersion)."""
         return json.loads(self.run("get", "pods", "-l", selector, "-o", "json", timeout=timeout))
@@ -84,30 +171,57 @@ class Kubectl:
         return json.loads(self.run("get", "nodes", "-o", "json", namespaced=False))["items"]
 
     def exec(self, pod: str, container: str, argv: list[str], stdin: bytes | str | None = None,
-             timeout: float = 30.0, island_id: int | None = None):
-        """Run argv in a container; returns the CommandResult (its exit code is the remote one)."""
+             timeout: float = 30.0, island_id: int | None = None, purpose: str = SERVICE_WORK):
+        """Run argv in a container; returns the CommandResult (its exit code is the remote one).
+        ``purpose`` USER_READ for an exec that only reads for a user (it shares their channels)."""
         args = ["exec"] + (["-i"] if stdin is not None else []) + [pod, "-c", container, "--"] + list(argv)
         cmd = self.command(*args)
-        result = self.shell.run(cmd, stdin=_as_bytes(stdin), timeout=timeout)
+        result = self.shell.run(cmd, stdin=_as_bytes(stdin), timeout=timeout, purpose=purpose)
         # kubectl exits with the remote command's code; its own failures print "Error from server"
         if result.exit_code != 0 and _is_kubectl_failure(result.stderr):
-            raise kubectl_error(cmd, result.exit_code, result.stderr, island_id)
+            error = kubectl_error(cmd, result.exit_code, result.stderr, island_id)
+            hint = (self._exec_hint(result.stderr) if "websocket" in result.stderr.lower() else None)
+            if hint:  # an SPDY-only kubectl against a websocket-only API server (the sandbox)
+                error = KubectlError(f"{error.message}; {hint}", stderr=result.stderr, command=cmd,
+                                     exit_code=result.exit_code, island_id=island_id)
+            raise error
         return result
 
-    def logs(self, pod: str, container: str, tail: int | None = None, timeout: float = 30.0) -> str:
+    def _exec_hint(self, stderr: str) -> str | None:
+        try:
+            return versions.exec_unsupported_hint(self.client(), stderr)
+        except KubectlError:
+            return None  # the exec's own error says enough
+
+    def logs(self, pod: str, container: str, tail: int | None = None, timeout: float = 30.0,
+             limit_bytes: int | None = None) -> str:
+        """The log's last ``tail`` lines, at most ``limit_bytes`` of them (kubectl --limit-bytes:
+        the API server stops reading there, so the start of those lines is what comes). A user's read."""
         args = ["logs", pod, "-c", container]
         if tail is not None:
             args.append(f"--tail={int(tail)}")
-        return self.run(*args, timeout=timeout)
+        if limit_bytes is not None:
+            args.append(f"--limit-bytes={int(limit_bytes)}")
+        return self.run(*args, timeout=timeout, purpose=USER_READ)
+
+    def follow_logs(self, pod: str, container: str, tail: int, max_line: int, max_buffered: int):
+        """``kubectl logs -f`` as a Stream of lines, a user's read: it holds one of their channels
+        until it ends. A line over ``max_line`` bytes ends it (LineTooLong); past ``max_buffered``
+        unread bytes it pauses the remote side rather than hold more."""
+        # no --request-timeout: a followed log is long-lived; Ctrl-C (or the pod's end) stops it
+        cmd = self.command("logs", "-f", pod, "-c", container, f"--tail={int(tail)}", request_timeout=False)
+        return self.shell.stream(cmd, purpose=USER_READ, max_line=max_line, max_buffered=max_buffered)
 
     def watch_command(self, selector: str = MANAGED_SELECTOR) -> str:
+        # --output-watch-events (kubectl 1.16+, versions.WATCH_EVENTS_SINCE) is in every supported
+        # kubectl: no version to ask before the watch; doctor refuses an older one
         # no --request-timeout: the watch is long-lived; the API server ends it and we restart
         return self.command("get", "pods", "-l", selector, "-w", "--output-watch-events", "-o", "json",
                             request_timeout=False)
 
     def watch_pods(self, selector: str = MANAGED_SELECTOR):
         """A stream of one JSON watch event per line (island_ssh.core.watch_events.parse_watch_line)."""
-        return self.shell.stream(self.watch_command(selector))
+        return self.shell.stream(self.watch_command(selector), purpose=SERVICE_WORK)
 
 
 def _as_bytes(stdin: bytes | str | None) -> bytes | None:
@@ -124,6 +238,10 @@ def kubectl_error(cmd: str, exit_code: int, stderr: str, island_id: int | None =
     # kubectl prints warnings first ("Warning: Immediate deletion ..."): the error is the line that says so
     first = next((line for line in lines if line.lower().startswith(("error", "unable", "the "))),
                  lines[0] if lines else f"kubectl exited {exit_code}")
+    if "(Forbidden)" in stderr:
+        return Forbidden(f"the master's Kubernetes user may not do this: {first}; grant the rights in "
+                         f"{RBAC_FILE} (`island-ssh doctor` lists what is missing)", stderr=stderr, command=cmd,
+                         exit_code=exit_code, island_id=island_id)
     cls = NotFound if "(NotFound)" in stderr or "not found" in first.lower() and "error from server" in first.lower() else KubectlError
     return cls(f"kubectl failed (exit {exit_code}): {first}", stderr=stderr, command=cmd,
                exit_code=exit_code, island_id=island_id)

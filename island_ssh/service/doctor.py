@@ -22,6 +22,7 @@ import yaml
 from island_ssh.config import Settings, load_settings
 from island_ssh.resources import load_template
 from island_ssh.core.errors import ConfigError, IslandError, KubectlError, NotFound
+from island_ssh.kube.rights import RBAC_FILE, REQUIRED as REQUIRED_RIGHTS
 
 OK, FAIL, WARN, SKIP = "ok", "FAIL", "warn", "skip"
 EXIT_CONFIG, EXIT_UNREACHABLE, EXIT_KUBECTL, EXIT_PERMISSION = 3, 7, 8, 5
@@ -54,20 +55,31 @@ class Doctor:
         if config.status != OK:
             return
         yield self.check_registration_url()
+        yield check_registration_transport(self.settings.islands.registration_url)
         yield self.check_database()
+        yield check_key_file_mode(self.settings.ssh.key_file)
         yield self.check_host_key()
         login = self.check_login()
         yield login
-        if login.status != OK:
-            for name in ("kubectl", "list pods", "create pods", "exec into pods", "delete pods", "code volume"):
-                yield Check(name, SKIP, "needs the SSH login above")
+        skip_why = "" if login.status == OK else "needs the SSH login above"
+        if not skip_why:
+            from island_ssh.service.doctor_master import check_login_shell, check_sessions
+            shell_check = check_login_shell(self.shell.target)
+            yield shell_check
+            yield check_sessions(self.shell.target)
+            if shell_check.status == FAIL:  # kubectl runs through that login shell
+                skip_why = "needs a login shell that runs commands (above)"
+        if skip_why:
+            for name in ("kubectl", "rights", "create pods", "code volume"):
+                yield Check(name, SKIP, skip_why)
             return
         kubectl = self.check_kubectl()
         yield kubectl
         if kubectl.status != OK:
-            for name in ("list pods", "create pods", "exec into pods", "delete pods", "code volume"):
+            for name in ("rights", "create pods", "code volume"):
                 yield Check(name, SKIP, "needs kubectl above")
             return
+        yield self.check_kubectl_version()
         yield from self.check_permissions()
         yield self.check_storage()
 
@@ -154,12 +166,55 @@ class Doctor:
                          EXIT_KUBECTL)
         return Check("kubectl", OK, f"kubectl {version} runs on the master")
 
+    def check_kubectl_version(self) -> Check:
+        """The master's kubectl against core.kubectl_versions (the oldest supported, exec protocol)."""
+        try:
+            client = self.kubectl.client()
+        except IslandError as exc:
+            return Check("kubectl version", FAIL, exc.message, EXIT_KUBECTL)
+        problem = client.problem()
+        if problem:
+            return Check("kubectl version", FAIL, problem, EXIT_CONFIG)
+        apply = "server-side" if self.kubectl.server_side_apply() else "client-side"
+        return Check("kubectl version", OK, f"kubectl {client.version}: supported; exec over "
+                     f"{client.exec_protocol}, {apply} apply (kube.server_side_apply: "
+                     f"{self.settings.kube.server_side_apply})")
+
     def check_permissions(self) -> Iterator[Check]:
+        """One `kubectl auth can-i` a right island_ssh uses (kube.rights), a line per missing one, then a
+        server dry run of an island pod (admission too). A master without access reviews: probes."""
         ns = self.settings.kube.namespace
-        yield self._probe("list pods", lambda: self.kubectl.pods(),
-                          f"may list pods in namespace {ns}")
+        answers = [(right, self._can_i(right)) for right in REQUIRED_RIGHTS]
+        if any(answer not in ("yes", "no") for _, answer in answers):
+            unanswered = next(answer for _, answer in answers if answer not in ("yes", "no"))
+            yield Check("rights", WARN, f"not checked: the API server does not answer `kubectl auth can-i` "
+                        f"({unanswered}); probing instead")
+            yield from self._probe_rights()
+        else:
+            missing = [right for right, answer in answers if answer == "no"]
+            for right in missing:
+                where = "the cluster" if right.cluster_scoped else f"namespace {ns}"
+                yield Check(f"may {right}", FAIL, f"the master's Kubernetes user may not {right} in {where} "
+                            f"({right.why}); grant it: kubectl apply -f {RBAC_FILE} (as a cluster admin)", EXIT_CONFIG)
+            if not missing:
+                yield Check("rights", OK, f"all {len(answers)} rights island_ssh uses are granted ({RBAC_FILE})")
         yield self._probe("create pods", self._dry_run_create, f"may create island pods in {ns} (server dry run)")
-        yield self._check_exec()
+
+    def _can_i(self, right) -> str:
+        """'yes', 'no', or why there is no answer."""
+        cmd = self.kubectl.command(*right.can_i_args(), namespaced=not right.cluster_scoped)
+        try:
+            result = self.shell.run(cmd, timeout=30.0)
+        except IslandError as exc:
+            return exc.message
+        answer = result.stdout.strip()
+        if answer in ("yes", "no"):
+            return answer
+        return next((line.strip() for line in result.stderr.splitlines() if line.strip()), "no answer")
+
+    def _probe_rights(self) -> Iterator[Check]:
+        ns = self.settings.kube.namespace
+        yield self._probe("list pods", lambda: self.kubectl.pods(), f"may list pods in namespace {ns}")
         name = f"island-ssh-doctor-absent-{secrets.token_hex(4)}"
 
         def delete_absent():
@@ -192,22 +247,6 @@ class Doctor:
         self.kubectl.run("create", "--dry-run=server", "-f", "-", "-o", "name",
                          stdin=yaml.safe_dump(pod, allow_unicode=True).encode("utf-8"))
 
-    def _check_exec(self) -> Check:
-        cmd = self.kubectl.command("auth", "can-i", "create", "pods", "--subresource=exec")
-        try:
-            result = self.shell.run(cmd, timeout=30.0)
-        except IslandError as exc:
-            return Check("exec into pods", FAIL, exc.message, EXIT_UNREACHABLE)
-        answer = result.stdout.strip()
-        if answer == "yes":
-            return Check("exec into pods", OK, f"may exec into pods in {self.settings.kube.namespace}")
-        if answer == "no":
-            return Check("exec into pods", FAIL, "kubectl auth can-i says no: the clock change needs pods/exec; grant "
-                         "create on pods/exec to the master's kubeconfig user", EXIT_PERMISSION)
-        first = next((l for l in result.stderr.splitlines() if l.strip()), "no answer")
-        return Check("exec into pods", WARN, f"not checked: the API server does not answer `kubectl auth can-i` "
-                     f"({first.strip()})")
-
     def check_storage(self) -> Check:
         claim = self.settings.islands.code_claim
         try:
@@ -229,6 +268,41 @@ class Doctor:
             return Check("code volume", FAIL, f"PersistentVolume {volume} of claim {claim}: {exc.message}",
                          EXIT_KUBECTL)
         return Check("code volume", OK, f"PersistentVolumeClaim {claim} is Bound to PersistentVolume {volume}")
+
+
+def check_key_file_mode(key_file: str) -> Check:
+    """ssh.key_file opens the master (kubectl there runs every island): nobody but its owner may read it."""
+    from island_ssh.config import expand_path
+    path = expand_path(key_file)
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError as exc:
+        return Check("key file mode", WARN, f"not checked: {path}: {exc.strerror} (ssh.key_file)")
+    if mode & 0o077:
+        return Check("key file mode", WARN, f"{path} is readable or writable by group/others (mode {mode:04o}): "
+                     f"anyone on this machine who can read it runs kubectl on the master; chmod 600 {path}")
+    return Check("key file mode", OK, f"{path} is its owner's only (mode {mode:04o})")
+
+
+def check_registration_transport(url: str) -> Check:
+    """The pods' registration call carries the island's token: in clear over http, anyone on the
+    path between a node and us can read it and register a server in that island's place."""
+    import ipaddress
+    parts = urlsplit(url or "")
+    host = parts.hostname or ""
+    if parts.scheme != "http":
+        if parts.scheme == "https":
+            return Check("registration tls", OK, "https: the pods' tokens do not travel in clear")
+        return Check("registration tls", SKIP, "needs an http(s) registration url (above)")
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False  # a name: it may resolve anywhere the pods are
+    if loopback:
+        return Check("registration tls", OK, f"http to {host} stays on this machine")
+    return Check("registration tls", WARN, f"islands.registration_url {url} is http:// to {host}, not loopback: "
+                 "each pod's registration token crosses the network in clear; serve the web app behind "
+                 "https (a TLS proxy) and set an https:// address")
 
 
 def exit_code(checks: list[Check]) -> int:

@@ -15,17 +15,22 @@ from typing import Callable
 
 from island_ssh.core import clock as clocks
 from island_ssh.service.batching import GroupCommit, SingleFlight
+from island_ssh.service.resume import ApplierLease, resume_applies
 from island_ssh.core.capacity import capacity_problem
 from island_ssh.core.settings import Settings
 from island_ssh.core.errors import (AllocationError, AuthError, CapacityError, ConfigError, ConnectionLost,
-                                   HostKeyError, IslandError, IslandNotFound, InvalidInput, KubectlError,
+                                   HostKeyError, IslandError, IslandNotFound, InvalidInput, KubectlError, LineTooLong,
                                    PermissionDenied, StoreError)
 from island_ssh.kube.kubectl import Kubectl
 from island_ssh.ssh.errors import ConnectError
 from island_ssh.core.polling import WaitTimeout, wait_until
 from island_ssh.core.manifests import IslandSpec, pod_name, render_pod
+from island_ssh.core.token_secret import render_secret
 from island_ssh.core.names import (CHANGEABLE_STATES, FINAL_STATES, GENERATION_LABEL, ISLAND_STATES, SERVER_CONTAINER,
                                    STUCK_STATES)
+from island_ssh.core.identity import User, validate_user_id
+from island_ssh.core.names import OWNER_ID_ANNOTATION
+from island_ssh.core.log_text import LogText, cut_log
 from island_ssh.core.tokens import hash_token
 from island_ssh.core.validate import validate_launch
 from island_ssh.store import new_token
@@ -40,11 +45,22 @@ AFTER_APPLYING = tuple(s for s in ISLAND_STATES if s not in STUCK_STATES)
 @dataclass(frozen=True)
 class LaunchRequest:
     owner: str
+    """The display name shown with the island."""
     branch: str | None = None
     start_time: str = ""
     memory: str | None = None
     image: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    is_admin: bool = False
+    """May the asker choose islands.admin_images too (the face says who is an admin)."""
+    owner_id: str | None = None
+    """The owner's stable user id, what permission checks compare; None takes ``owner`` as the id."""
+
+
+def acting_user(user: User | str | None) -> User | None:
+    """None is the operator (no owner check); a plain string, as internal callers and old tests
+    pass, is a user whose id and name are that string."""
+    return User(id=user, name=user) if isinstance(user, str) else user
 
 
 class IslandService:
@@ -57,12 +73,22 @@ class IslandService:
         self.store = store
         self.kubectl = kubectl
         self.pod_template = load_template("pod") if pod_template is None else pod_template
+        self.secret_template = load_template("secret")
         if self.islands.apply_batch_max < 1:
             raise ConfigError(f"islands.apply_batch_max: {self.islands.apply_batch_max}; at least 1 pod per apply")
         # launches arriving together (a burst of REST POSTs) share one apply and one capacity listing
         self._applies = GroupCommit(self._apply_batch, max_batch=self.islands.apply_batch_max,
                                     on_dropped=self._background_apply_failed)
         self._cluster_use = SingleFlight(self._list_cluster_use, ttl=self.islands.capacity_cache_seconds)
+        # rows queued for apply name this process's lock: if it dies, they are resumed (resume.py)
+        self.lease = ApplierLease(store)
+
+    def close(self) -> None:
+        self.lease.close()
+
+    def resume_applies(self, targets=None, unqueued_ok: bool = False):
+        """Apply again what was accepted and never applied (service.resume); start-up and recover."""
+        return resume_applies(self, targets, unqueued_ok=unqueued_ok)
 
     # -- launch ------------------------------------------------------------------------------
     def launch(self, request: LaunchRequest, wait: bool = False, timeout: float | None = None,
@@ -79,20 +105,22 @@ class IslandService:
         thread is not held for an apply, and the pods' registration calls never queue behind
         a burst of launches."""
         checked = [validate_launch(r, self.islands) for r in requests]
+        owner_ids = [validate_user_id(r.owner_id) if getattr(r, "owner_id", None) is not None else c.owner
+                     for r, c in zip(requests, checked)]
         if self.islands.capacity_check:
             self._check_capacity(checked)
         rows, docs = [], []
         try:
-            for req in checked:
-                row, doc = self._allocate_and_render(req)
+            for req, owner_id in zip(checked, owner_ids):
+                row, doc = self._allocate_and_render(req, owner_id)
                 rows.append(row)
                 docs.append(doc)
         except AllocationError:
             for row in rows:
                 self.store.release(row.island_id, row.generation, "AllocationFailed")
             raise
-        self.store.transition_many([(row.island_id, row.generation) for row in rows], "applying", "Applying",
-                                   "manifest sent to kubectl apply", expected_from="allocated")
+        # the queue is durable from here: the rows name this process's lock (service/resume.py)
+        self.store.queue_applies([(row.island_id, row.generation) for row in rows], self.lease.name())
         # ConnectionLost: unknown whether the API server stored them, so the rows stay `applying`
         # for the tracker's re-list or the recover job; never re-run blindly. KubectlError: the
         # ids whose pods are confirmed absent are free again (see _apply_batch).
@@ -116,13 +144,21 @@ class IslandService:
         """ONE kubectl apply for every launch in the batch; each launch's own outcome."""
         # an island deleted while its launch waited in the queue is not applied any more
         queued = [row for launch in launches for row, _ in launch]
+        # ... nor one another process resumed (service/resume.py); taking the rows un-queues them
+        applier = self.lease.current()
         try:
-            wanted = {(r.island_id, r.generation) for r in self.store.get_many([row.island_id for row in queued])
-                      if r is not None and r.state == "applying"}
+            wanted = self.store.start_applies([(row.island_id, row.generation) for row in queued], applier) \
+                if applier else set()
         except StoreError as exc:
-            log.warning("could not re-check queued launches (%s); applying them all", exc)
-            wanted = {(row.island_id, row.generation) for row in queued}
-        docs = [doc for launch in launches for row, doc in launch if (row.island_id, row.generation) in wanted]
+            # applying blindly could race a resumer with another token: give the lease up, so
+            # these rows (still queued under it) are resumed by the next start-up or recover
+            log.warning("could not take queued launches for apply (%s); left for start-up/recover", exc)
+            self.lease.drop()
+            return [exc] * len(launches)
+        # each island's documents are [token Secret, Pod] (_render): the Secret goes first in the
+        # stream, so it exists when the kubelet starts the pod's container
+        docs = [doc for launch in launches for row, island_docs in launch if (row.island_id, row.generation) in wanted
+                for doc in island_docs]
         if not docs:
             return [None] * len(launches)
         try:
@@ -169,12 +205,13 @@ class IslandService:
                 absent.add(row.island_id)
                 self.store.transition(row.island_id, row.generation, "deleted", "ApplyFailed",
                                       exc.message, expected_from="applying")
+                self._drop_token_secret(row)  # applied just before the pod that failed
         return absent
 
-    def _allocate_and_render(self, req):
+    def _allocate_and_render(self, req, owner_id: str):
         token = new_token()
         row = self.store.allocate(
-            owner=req.owner, branch=req.branch,
+            owner=req.owner, owner_id=owner_id, branch=req.branch,
             pod_name_fn=lambda island_id: pod_name(req.owner, req.branch, island_id),
             overrides=req.overrides(), token_hash=hash_token(token), settings=self.islands)
         if req.start_time:
@@ -182,14 +219,27 @@ class IslandService:
             self.store.set_clock(row.island_id, row.generation, offset, req.start_time)
         return row, self._render(row, req, token)
 
-    def _render(self, row, req, token: str) -> dict:
+    def _render(self, row, req, token: str) -> list[dict]:
+        """The island's documents for one apply: its token Secret, then its Pod (which only
+        references the Secret: the token is not readable with `get pods`)."""
         spec = IslandSpec(
             island_id=row.island_id, owner=req.owner, branch=req.branch, start_time=req.start_time,
             memory_request=req.memory_request, memory_limit=req.memory_limit, image=req.image,
             extra_env=dict(req.env), token=token, debug_flag=self.islands.debug_flag)
         pod = render_pod(spec, self.islands, self.settings.kube.namespace, self.pod_template)
         pod["metadata"]["labels"][GENERATION_LABEL] = str(row.generation)
-        return pod
+        pod["metadata"]["annotations"][OWNER_ID_ANNOTATION] = row.owner_id or req.owner
+        secret = render_secret(row.island_id, row.generation, token, self.settings.kube.namespace,
+                               self.secret_template)
+        return [secret, pod]
+
+    def _drop_token_secret(self, row) -> None:
+        """The island's token goes with it; if kubectl cannot say so now, recover sweeps it."""
+        try:
+            self.kubectl.delete_token_secret(row.island_id, row.generation)
+        except IslandError as exc:
+            log.warning("island %s: its token Secret was not deleted (%s); `island-ssh recover` sweeps it",
+                        row.island_id, exc)
 
     def _list_cluster_use(self) -> tuple[list, list]:
         nodes = self.kubectl.nodes()
@@ -230,25 +280,31 @@ class IslandService:
             raise IslandNotFound(f"no island {island_id}", island_id=island_id)
         return row
 
-    def list(self, owner: str | None = None, branch: str | None = None, states=None):
-        return self.store.list(owner=owner, branch=branch, states=states)
+    def list(self, owner: str | None = None, branch: str | None = None, states=None, owner_id: str | None = None):
+        return self.store.list(owner=owner, branch=branch, states=states, owner_id=owner_id)
 
     def events(self, island_id: int, limit: int = 200):
         row = self.get(island_id)
         return self.store.events(island_id, generation=row.generation, limit=limit)
 
     # -- acting on one island --------------------------------------------------------------------
-    def _owned(self, island_id: int, user: str | None):
+    def _owned(self, island_id: int, user: User | str | None, deleted_ok: bool = False):
+        """The island's row if ``user`` may act on it: None (the operator), an admin, or the user
+        whose id is the row's owner_id. Ids only: a display name decides nothing (namesakes)."""
         row = self.get(island_id)
-        if row.state == "deleted":
+        if row.state == "deleted" and not deleted_ok:
             raise IslandNotFound(f"island {island_id} was deleted", island_id=island_id)
-        if user is not None and user != row.owner and user not in self.settings.web.admins:
-            raise PermissionDenied(f"island {island_id} belongs to {row.owner}; only its owner or an admin may change it",
-                                   island_id=island_id)
+        who = acting_user(user)
+        if who is not None and not (who.is_admin or who.id in self.settings.web.admins
+                                    or (row.owner_id and who.id == row.owner_id)):
+            raise PermissionDenied(f"island {island_id} belongs to {row.owner}; only its owner or an admin may "
+                                   f"change it or read its logs", island_id=island_id)
         return row
 
     def delete(self, island_id: int, user: str | None = None, wait: bool = False):
         row = self._owned(island_id, user)
+        who = acting_user(user)
+        by = f"{who.name} ({who.id})" if who is not None and who.name != who.id else (who.id if who else "an operator")
         if row.state == "applying":
             # its apply may still be queued or in flight (a background launch): deleting now
             # could find no pod and free the id just before the pod appears
@@ -256,6 +312,7 @@ class IslandService:
             if row.state == "deleted":
                 return row
         existed = self.kubectl.delete_pod(row.pod_name, wait=wait)
+        self._drop_token_secret(row)
         if not existed:
             # the pod is confirmed gone: the id and ports are free again
             self.store.transition(row.island_id, row.generation, "deleted", "NotFound",
@@ -263,38 +320,57 @@ class IslandService:
         elif wait:
             # kubectl waited until the API server no longer has the pod: confirmed gone
             self.store.transition(row.island_id, row.generation, "deleted", "Deleted",
-                                  f"pod {row.pod_name} deleted by {user or 'an operator'}")
+                                  f"pod {row.pod_name} deleted by {by}")
         else:
             # Record the request, so a watch gap that hides the DELETED event still ends in
             # `deleted` (re-list: pod missing after a delete) rather than `lost`.
             self.store.transition(row.island_id, row.generation, "terminating", "DeleteRequested",
-                                  f"deletion requested by {user or 'an operator'}", expected_from=row.state)
+                                  f"deletion requested by {by}", expected_from=row.state)
         return self.store.get(island_id)
 
     def wait_for_state(self, island_id: int, states, timeout: float):
         return self._wait_for_row(island_id, states, timeout, 0.1)
 
     def restart(self, island_id: int, user: str | None = None):
-        """Same id and ports, a new pod (new generation and token)."""
+        """Same id and ports, a new pod (new generation and token). Ends as the old island or
+        the new one, never as nothing, whatever step a crash (SIGKILL, power loss) cuts:
+
+        1. validate and render the new pod from the row. A refusal changes nothing.
+        2. ONE commit: generation N+1, ``applying``, queued under this process's lock
+           (store.restart_queued). A crash before it leaves the old island untouched.
+        3. delete the old pod, waiting until it is gone. A crash between 2 and the end of 3
+           leaves N+1 ``applying`` beside the old pod (generation N, maybe terminating) and its
+           queueing lock free: start-up or recover resumes it (service/resume.py), deleting
+           the old pod first, then applying N+1.
+        4. the apply, on the group-commit worker (taking the row for kubectl un-queues it). A
+           crash between 3 and 4 leaves N+1 ``applying``, no pod, lock free: resumed likewise.
+           A crash while kubectl runs: the pod exists (the tracker follows it) or not (recover,
+           past recover.stuck_after, applies it again: ``reapply``).
+        A failed delete (SSH down) un-queues the row for recover to finish; an apply kubectl
+        refuses ends the island deleted/ApplyFailed, as it ends a launch.
+        """
         row = self._owned(island_id, user)
         token = new_token()
-        new = self.store.restart(island_id, row.generation, hash_token(token))
-        self.kubectl.delete_pod(row.pod_name, wait=True, timeout=120)
-        req = validate_launch(LaunchRequest(**self._request_fields(new)), self.islands)
-        self.store.transition(new.island_id, new.generation, "applying", "Applying", "restart",
-                              expected_from="allocated")
+        req = validate_launch(LaunchRequest(**self._request_fields(row)), self.islands)
+        doc = self._render(dataclasses.replace(row, generation=row.generation + 1), req, token)
+        new = self.store.restart_queued(island_id, row.generation, hash_token(token), self.lease.name())
         try:
-            self.kubectl.apply([self._render(new, req, token)])
-        except KubectlError as exc:
-            self._settle_failed_apply([new], exc)
+            self.kubectl.delete_pod(row.pod_name, wait=True, timeout=120)
+        except IslandError:
+            self.store.start_applies([(new.island_id, new.generation)], self.lease.name())
             raise
+        self._drop_token_secret(row)
+        self._applies.submit([(new, doc)])
         return self.store.get(island_id)
 
     @staticmethod
     def _request_fields(row) -> dict:
         o = row.overrides or {}
         return {"owner": row.owner, "branch": row.branch, "start_time": o.get("start_time", ""),
-                "memory": o.get("memory"), "image": o.get("image"), "env": o.get("env") or {}}
+                "memory": o.get("memory"), "image": o.get("image"), "env": o.get("env") or {},
+                # the image was allowed at launch (perhaps by an admin's list); one since removed
+                # from both lists is refused
+                "is_admin": True}
 
     def set_clock(self, island_id: int, text: str, user: str | None = None):
         """Absolute ('2021-09-18 23:30:07': the island reads that now), shift ('+2d') or 'reset'."""
@@ -316,24 +392,39 @@ class IslandService:
     def reset_clock(self, island_id: int, user: str | None = None):
         return self.set_clock(island_id, "reset", user)
 
-    def logs(self, island_id: int, tail: int | None = 200, container: str = SERVER_CONTAINER) -> str:
-        row = self.get(island_id)
-        return self.kubectl.logs(row.pod_name, container, tail=tail)
+    def logs(self, island_id: int, tail: int | None = 200, container: str = SERVER_CONTAINER,
+             user: User | str | None = None) -> str:
+        """``user`` None: the operator. Logs are the owner's (and admins'): a server log can hold
+        what the tester typed and the game's secrets, so namesakes and others are refused."""
+        return self.read_logs(island_id, tail, container, user).text
 
-    def follow_logs(self, island_id: int, tail: int = 200, container: str = SERVER_CONTAINER):
+    def read_logs(self, island_id: int, tail: int | None = 200, container: str = SERVER_CONTAINER,
+                  user: User | str | None = None) -> LogText:
+        """As ``logs``, with whether the text was cut at islands.log_limit_bytes (LogText.note)."""
+        row = self._owned(island_id, user, deleted_ok=True)
+        limit = self.islands.log_limit_bytes
+        # one byte more than shown: getting it back says the log went on (core.log_text)
+        return cut_log(self.kubectl.logs(row.pod_name, container, tail=tail, limit_bytes=limit + 1), limit)
+
+    def follow_logs(self, island_id: int, tail: int = 200, container: str = SERVER_CONTAINER,
+                    user: User | str | None = None):
         """The log's last ``tail`` lines, then each new line as it comes, until the log ends (the
         pod's end) or the caller stops (Ctrl-C). KubectlError when kubectl ends with a failure."""
         from island_ssh.ssh import StreamTimeout
-        row = self.get(island_id)
-        # no --request-timeout: a followed log is long-lived; Ctrl-C (or the pod's end) stops it
-        cmd = self.kubectl.command("logs", "-f", row.pod_name, "-c", container, f"--tail={tail}",
-                                   request_timeout=False)
-        with self.kubectl.shell.stream(cmd) as stream:
+        row = self._owned(island_id, user, deleted_ok=True)
+        limit = self.islands.log_limit_bytes
+        # a user's read: one of their few channels (ReadChannelsBusy when none is free); a line
+        # over the limit ends it, and a slow reader pauses kubectl instead of piling lines up here
+        with self.kubectl.follow_logs(row.pod_name, container, tail, max_line=limit, max_buffered=limit) as stream:
             while True:
                 try:
                     line = stream.get_line(timeout=1.0)
                 except StreamTimeout:
                     continue  # quiet log; the SSH layer's keepalive notices a dead master
+                except LineTooLong:
+                    raise LineTooLong(f"island {island_id}'s log has a line longer than {limit} bytes "
+                                      f"(islands.log_limit_bytes); the follow stopped. `island-ssh logs "
+                                      f"{island_id}` shows the log cut at that size", island_id=island_id) from None
                 if line is None:
                     break
                 yield line
@@ -344,6 +435,5 @@ class IslandService:
 
     # -- registration (the container's call) -----------------------------------------------------
     def register(self, island_id: int, token: str, node_ip: str, ports: str, pod_name: str):
-        if not token:
-            raise PermissionDenied("registration needs the island's token", island_id=island_id)
-        return self.store.register(island_id, token, node_ip, ports, pod_name)
+        # a missing token gets the store's one refusal, like a wrong one (no id probing)
+        return self.store.register(island_id, token or "", node_ip, ports, pod_name)

@@ -23,8 +23,9 @@ class IslandRecords:
     def __init__(self, store) -> None:
         self.store = store
 
-    def list(self, owner: str | None = None, branch: str | None = None, states: Collection[str] | None = None):
-        return self.store.list(owner=owner, branch=branch, states=states)
+    def list(self, owner: str | None = None, branch: str | None = None, states: Collection[str] | None = None,
+             owner_id: str | None = None):
+        return self.store.list(owner=owner, branch=branch, states=states, owner_id=owner_id)
 
     def find(self, island_id: int):
         """The island's row, or None when there is no such island (the face words the error)."""

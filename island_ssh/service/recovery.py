@@ -8,6 +8,7 @@ acting meanwhile wins and the action is reported as skipped, not forced.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -17,8 +18,11 @@ from island_ssh.core.errors import AllocationError, ConfigError, IslandError
 from island_ssh.kube.kubectl import Kubectl
 from island_ssh.core.names import CHANGEABLE_STATES, GENERATION_LABEL, MANAGED_SELECTOR
 from island_ssh.core.recovery_plan import CHANGES_NOTHING, KINDS, Action, list_resource_version, plan_recovery
+from island_ssh.core.token_secret import token_secret_name
 from island_ssh.core.tokens import hash_token
 from island_ssh.store import new_token
+
+log = logging.getLogger(__name__)
 
 STUCK_ACTIONS = ("release", "reapply")
 ORPHAN_ACTIONS = ("adopt", "delete", "report")
@@ -107,12 +111,16 @@ def run_recovery(settings: Settings, store, kubectl: Kubectl, service, *, dry_ru
         report = RecoveryReport(dry_run=dry_run)
         # pods first, rows second: see island_ssh.core.recovery_plan on why the order matters
         listing = kubectl.pods(MANAGED_SELECTOR, timeout=120.0)
+        secrets = _token_secrets(kubectl)  # also before the rows, for the same reason
         report.kubectl_seconds = time.monotonic() - started
         rows, registrations = store.active(), store.orphan_registrations()
+        # read after the rows: a row queued since is not in them; one resumed since is skipped
+        resumable = {r.island_id for r in store.orphaned_applies()}
         planning = time.monotonic()
         actions = plan_recovery(rows, listing.get("items") or [], registrations,
                                 now=clock() if now is None else now, settings=settings.recover,
-                                islands=settings.islands, list_rv=list_resource_version(listing))
+                                islands=settings.islands, list_rv=list_resource_version(listing),
+                                resumable=resumable, token_secrets=secrets)
         report.plan_seconds = time.monotonic() - planning
         report.pods, report.islands = len(listing.get("items") or []), len(rows)
         if dry_run:
@@ -121,6 +129,16 @@ def run_recovery(settings: Settings, store, kubectl: Kubectl, service, *, dry_ru
             report.outcomes = Executor(settings, store, kubectl, service).run(actions)
         report.total_seconds = time.monotonic() - started
         return report
+
+
+def _token_secrets(kubectl: Kubectl) -> list[dict]:
+    """The token Secrets to sweep; none when they cannot be listed (the rest of the run goes on,
+    the next run sweeps them)."""
+    try:
+        return kubectl.token_secrets(timeout=120.0)
+    except IslandError as exc:
+        log.warning("could not list the islands' token Secrets (%s); none swept this run", exc)
+        return []
 
 
 def recover(runtime, *, dry_run: bool = False) -> RecoveryReport:
@@ -138,8 +156,12 @@ class Executor:
 
     def run(self, actions: list[Action]) -> list[Outcome]:
         failed_deletes = self._delete_pods([a.pod for a in actions if a.kind in DELETE_KINDS])
+        resumed = self._reapply([a for a in actions if a.kind == "reapply"])
         outcomes = []
         for action in actions:
+            if action.kind == "reapply":
+                outcomes.append(resumed[action.island_id])
+                continue
             try:
                 if action.kind in DELETE_KINDS and action.pod in failed_deletes:
                     outcomes.append(Outcome(action, "failed", failed_deletes[action.pod]))
@@ -169,6 +191,27 @@ class Executor:
                     failures[name] = exc.message
             return failures
 
+    def _reapply(self, actions: list[Action]) -> dict[int, Outcome]:
+        """Every reapply in ONE resume (one pod listing, one kubectl apply): the same path a
+        launch takes (service/resume.py). Each row is taken over atomically, or skipped."""
+        if not actions:
+            return {}
+        try:
+            results = {r.island_id: r for r in self.service.resume_applies(
+                [(a.island_id, a.generation) for a in actions], unqueued_ok=True)}
+        except IslandError as exc:
+            return {a.island_id: Outcome(a, "failed", exc.message.replace("\n", " ")) for a in actions}
+        outcomes = {}
+        for a in actions:
+            r = results.get(a.island_id)
+            if r is None:
+                outcomes[a.island_id] = Outcome(a, "skipped", "changed meanwhile; left for the next run")
+            elif r.status == "released":
+                outcomes[a.island_id] = Outcome(a, "done", f"cannot be applied again; released: {r.detail}")
+            else:
+                outcomes[a.island_id] = Outcome(a, r.status, r.detail)
+        return outcomes
+
     def _one(self, a: Action) -> Outcome:
         if a.kind == "report_orphan":
             return Outcome(a, "reported")
@@ -179,9 +222,8 @@ class Executor:
             if a.island_id not in {r.island_id for r in self.store.orphan_registrations()}:
                 return Outcome(a, "skipped", "the island exists again")
             return self._done(a, self.store.delete_registration(a.island_id))
-        if a.kind == "reapply":
-            self.service.restart(a.island_id)
-            return Outcome(a, "done")
+        if a.kind == "remove_secret":
+            return self._done(a, self.kubectl.delete_token_secret(a.island_id, a.generation))
         if a.kind == "adopt":
             return self._adopt(a)
         if a.kind == "expire":
@@ -197,25 +239,31 @@ class Executor:
 
     def _adopt(self, a: Action) -> Outcome:
         info = a.adopt
-        token = info.get("token") or new_token()
+        # a pod of ours reads its token from the island's Secret: adopting keeps that token
+        from_secret = None if info.get("token") else self.kubectl.token_from_secret(a.island_id)
+        token = info.get("token") or from_secret or new_token()
         # allocating from a range of one id claims exactly this id, atomically, if it is free
         one_id = dataclasses.replace(self.settings.islands, id_min=a.island_id, id_max=a.island_id)
         try:
             row = self.store.allocate(owner=info["owner"], branch=info["branch"], pod_name_fn=lambda _id: a.pod,
                                       overrides=info["overrides"], settings=one_id,
-                                      token_hash=hash_token(token))
+                                      token_hash=hash_token(token), owner_id=info.get("owner_id"))
         except AllocationError:
             return Outcome(a, "skipped", f"island id {a.island_id} was taken meanwhile")
         try:
             if info.get("pod_generation") not in (None, str(row.generation)):
                 # the tracker follows a pod only when its generation label matches the row's
                 self.kubectl.run("label", "pod", a.pod, f"{GENERATION_LABEL}={row.generation}", "--overwrite")
+            if from_secret:
+                # ... and the Secret is the new generation's, so deleting the island deletes it
+                self.kubectl.run("label", "secret", token_secret_name(a.island_id),
+                                 f"{GENERATION_LABEL}={row.generation}", "--overwrite")
         except IslandError as exc:
             self.store.release(row.island_id, row.generation, "AdoptFailed", exc.message)
             raise
         self.store.transition(row.island_id, row.generation, a.to_state, a.reason, a.message,
                               node=a.node, host_ip=a.host_ip, expected_from="allocated")
-        if info.get("token") and a.host_ip and a.to_state in CHANGEABLE_STATES:
+        if (info.get("token") or from_secret) and a.host_ip and a.to_state in CHANGEABLE_STATES:
             # its registration row went with the released island; the pod registered only at start
             self.store.register(row.island_id, token, a.host_ip, list(row.ports), a.pod)
         return Outcome(a, "done", f"generation {row.generation}")

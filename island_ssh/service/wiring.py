@@ -12,6 +12,7 @@ from island_ssh.core.settings import Settings
 from island_ssh.kube.kubectl import Kubectl
 from island_ssh.service.islands import IslandService
 from island_ssh.service.records import IslandRecords
+from island_ssh.service.resume import resume_in_background
 from island_ssh.ssh import RemoteShell, SSHTarget
 from island_ssh.store import Store
 from island_ssh.kube.tracker import Tracker
@@ -29,6 +30,7 @@ class Runtime:
     def close(self) -> None:
         if self.tracker is not None:
             self.tracker.stop()
+        self.service.close()
         self.shell.close()
         close = getattr(self.store, "close", None)
         if close:
@@ -41,7 +43,10 @@ class Runtime:
         self.close()
 
 
-def build_runtime(settings: Settings, with_tracker: bool = False, check_schema: bool = True) -> Runtime:
+def build_runtime(settings: Settings, with_tracker: bool = False, check_schema: bool = True,
+                  resume: bool | None = None) -> Runtime:
+    """``resume`` (default: with_tracker, i.e. a long-running service such as the web app):
+    at start, apply again what earlier processes accepted and never applied (service/resume.py)."""
     store = Store(settings.database)
     if check_schema:
         store.check_schema()
@@ -51,6 +56,8 @@ def build_runtime(settings: Settings, with_tracker: bool = False, check_schema: 
     tracker = Tracker(kubectl, store, settings.islands, settings.tracker) if with_tracker else None
     if tracker is not None:
         tracker.start()
+    if with_tracker if resume is None else resume:
+        resume_in_background(service)
     return Runtime(settings, shell, kubectl, store, service, tracker)
 
 

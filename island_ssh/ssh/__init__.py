@@ -5,7 +5,8 @@ long-lived ones (``kubectl get -w``). See shell.py for the guarantees.
 """
 
 from island_ssh.ssh.connection import fingerprint
-from island_ssh.ssh.errors import AuthError, CommandTimeout, ConnectError, ConnectionLost, HostKeyError, SSHError
+from island_ssh.ssh.errors import (AuthError, CommandTimeout, ConnectError, ConnectionLost, HostKeyError,
+                                  LoginShellError, SessionLimitError, SSHError)
 from island_ssh.ssh.result import CommandResult
 from island_ssh.ssh.shell import RemoteShell, ShellClosed
 from island_ssh.ssh.stream_channel import Stream, StreamTimeout
@@ -24,5 +25,7 @@ __all__ = [
     "ConnectionLost",
     "ConnectError",
     "CommandTimeout",
+    "LoginShellError",
+    "SessionLimitError",
     "fingerprint",
 ]

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import paramiko
 
-from island_ssh.ssh.errors import AuthError, ConnectError, ConnectionLost, HostKeyError
+from island_ssh.ssh.errors import (AuthError, CommandTimeout, ConnectError, ConnectionLost, HostKeyError,
+                                  SessionLimitError, SSHError)
 from island_ssh.ssh.target import SSHTarget
 
 JOIN_TIMEOUT = 5.0
@@ -58,6 +59,7 @@ class Connection:
         self.transport = transport
         self._sock = sock
         self._probe_lock = threading.Lock()
+        self._open_lock = threading.Lock()
         self._lost_lock = threading.Lock()
         self.lost_reason: str | None = None
 
@@ -91,9 +93,12 @@ class Connection:
         if not self._probe_lock.acquire(blocking=False):
             return
         try:
-            channel = self.transport.open_session(timeout=max(timeout, 0.01))
-            channel.close()
-        except Exception:  # the verdict is last_rx / is_active, judged by check_alive
+            if self._open_lock.acquire(timeout=max(timeout, 0.01)):  # see open_channel
+                try:
+                    self.transport.open_session(timeout=max(timeout, 0.01)).close()
+                finally:
+                    self._open_lock.release()
+        except Exception:  # the verdict is last_rx / is_active, judged by check_alive (a refusal is an answer)
             pass
         finally:
             self._probe_lock.release()
@@ -124,11 +129,37 @@ class Connection:
         """A new session channel; a dead connection raises ConnectionLost."""
         if not self.usable:
             raise ConnectionLost(self.lost_reason or f"the SSH connection to {self.target} is closed")
+        # One open at a time: paramiko hands a refusal's reason over through one Transport-wide
+        # slot (saved_exception), so two refusals at once left one opener a bare "Unable to open
+        # channel." that read as a dead connection.
+        if not self._open_lock.acquire(timeout=timeout):
+            raise CommandTimeout(f"could not open a channel on {self.target} for {what} within {timeout:.1f}s: "
+                                 "other channel opens kept it busy")
         try:
             return self.transport.open_session(timeout=timeout)
+        except paramiko.ChannelException as exc:
+            # The server answered: the connection is fine, only this channel was refused.
+            raise self._refusal(exc, what) from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self.mark_lost(f"could not open a channel on {self.target} for {what}: {exc}")
             raise ConnectionLost(self.lost_reason or str(exc)) from exc
+        finally:
+            self._open_lock.release()
+
+    def open_channels(self) -> int:
+        """Session channels of this connection sshd may still count against MaxSessions: open ones
+        and closed ones the server has not confirmed closing (sshd frees a session only once its
+        process has exited)."""
+        channels = getattr(self.transport, "_channels", None)  # paramiko keeps no public count
+        return len(channels.values()) if channels is not None else 0
+
+    def _refusal(self, exc: paramiko.ChannelException, what: str) -> SSHError:
+        # OpenSSH answers a session past MaxSessions with "open failed" (code 2, paramiko's text
+        # "Connect failed"), other servers with "administratively prohibited" (code 1).
+        if exc.code not in (paramiko.common.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
+                            paramiko.common.OPEN_FAILED_CONNECT_FAILED):
+            return SSHError(f"{self.target} refused a channel for {what}: {exc.text} (code {exc.code})")
+        return SessionLimitError(session_limit_message(self.target, self.open_channels(), what))
 
     def close(self) -> None:
         self.transport.close()
@@ -140,6 +171,20 @@ class Connection:
     def _transport_error(self) -> str:
         exc = self.transport.get_exception()
         return f"{type(exc).__name__}: {exc}" if exc else "closed by the server"
+
+
+def session_limit_message(target: SSHTarget, allowed: int, what: str = "") -> str:
+    """What to change when the master grants ``allowed`` session channels per connection: island_ssh
+    holds ssh.pool_size shells plus one for the watch (kubectl get -w)."""
+    needed = target.pool_size + 1
+    doing = f" (for {what})" if what else ""
+    head = (f"{target} refused a new session channel{doing}: the master allows {allowed} sessions per "
+            f"connection (sshd MaxSessions); island_ssh needs ssh.pool_size + 1 = {needed}: ")
+    if allowed >= 2:
+        return head + (f"set MaxSessions {needed} in /etc/ssh/sshd_config (then reload sshd) or ssh.pool_size "
+                       f"{allowed - 1}")
+    return head + (f"set MaxSessions {needed} (at least 2) in /etc/ssh/sshd_config (then reload sshd); "
+                   "no ssh.pool_size fits one session")
 
 
 def open_connection(target: SSHTarget) -> Connection:

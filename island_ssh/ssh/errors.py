@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from island_ssh.core.errors import (AuthError, CommandTimeout, ConnectError, ConnectionLost, HostKeyError, SSHError,
-                                   ShellClosed, StreamTimeout)
+from island_ssh.core.errors import (AuthError, CommandTimeout, ConnectError, ConnectionLost, HostKeyError,
+                                   LoginShellError, SessionLimitError, SSHError, ShellClosed, StreamTimeout)
 
 __all__ = ["SSHError", "HostKeyError", "AuthError", "ConnectionLost", "CommandTimeout", "ConnectError", "ShellClosed",
-           "StreamTimeout"]
+           "StreamTimeout", "LoginShellError", "SessionLimitError"]

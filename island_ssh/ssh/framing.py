@@ -92,6 +92,10 @@ def frame_command(
     else:
         head = f"{{ {evaluated}; }} </dev/null"
     tail = f";{END_FUNCTION} {token} $?\n"
+    # bash 5.2: after a syntax error inside eval (an unclosed quote) the next line's first word is
+    # not taken as a reserved word, so a leading `{` was a syntax error and the NEXT command failed.
+    # A plain `:` first absorbs that, in every shell.
+    head = ": ;" + head
     # The here-document body starts after the first unquoted newline (bash and dash agree), i.e.
     # after the markers' line, even when the quoted command itself spans several lines.
     script = head.encode("utf-8") + tail.encode("ascii") + body
@@ -108,13 +112,33 @@ _END_FUNCTION_DEFINITION = (
 )
 
 
+# Undo what a login profile may have set that breaks framed commands, in words every shell we
+# serve parses (bash and its POSIX mode, dash, zsh):
+# * zsh: ``command eval`` looks for an external ``eval`` unless POSIX builtins are on; ``emulate
+#   -R sh`` turns them on (and resets every option), so our POSIX commands mean what they say.
+# * -e would end the shell at the first failing command, -u at the first unset variable, -x/-v
+#   write traces into each command's stderr, -C makes ``>`` refuse existing files, -f stops globs;
+#   pipefail would give the stdin pipeline base64's SIGPIPE status instead of the command's.
+# * traps set by the profile: ERR/DEBUG/RETURN print into every command's output, EXIT into the
+#   last one's, and an ignored TERM/HUP would survive into commands (kill of a stuck one fails).
+#   ``command`` keeps dash (no pipefail, no ERR/DEBUG traps) from exiting on the unknown names.
+SHELL_RESET = (
+    'if [ -n "${ZSH_VERSION-}" ]; then emulate -R sh; fi; '
+    "set +e +u +x +v +C +f; "
+    "command set +o pipefail 2>/dev/null; "
+    "command trap - EXIT HUP INT QUIT PIPE TERM 2>/dev/null; "
+    "command trap - ERR DEBUG RETURN 2>/dev/null; "
+)
+
+
 def frame_sync(token: str) -> Framed:
-    """Sent once when a shell channel opens: defines the end-marker function; everything the
-    login profile printed before the READY markers is discarded, and the stdout marker carries
-    the shell's PID (= its process group, sshd runs it with setsid) so a stuck command can be
-    killed with its whole group."""
+    """Sent once when a shell channel opens: resets what the profile set (SHELL_RESET), defines
+    the end-marker function; everything the login profile printed before the READY markers is
+    discarded, and the stdout marker carries the shell's PID (= its process group, sshd runs it
+    with setsid) so a stuck command can be killed with its whole group."""
     script = (
-        _END_FUNCTION_DEFINITION
+        SHELL_RESET
+        + _END_FUNCTION_DEFINITION
         + "; "
         + _printf_marker("READY", token, '"$$"', to_stderr=False)
         + "; "
@@ -129,7 +153,8 @@ def frame_stream(command: str, token: str) -> Framed:
     the command reading /dev/null, then the shell exits with the command's status."""
     _check_command(command)
     script = (
-        _printf_marker("START", token, '"$$"', to_stderr=False)
+        SHELL_RESET
+        + _printf_marker("START", token, '"$$"', to_stderr=False)
         + "; "
         + _printf_marker("START", token, None, to_stderr=True)
         + f"; {{ command eval {shlex.quote(command)}; }} </dev/null; exit $?\n"
@@ -137,17 +162,27 @@ def frame_stream(command: str, token: str) -> Framed:
     return Framed(script.encode("utf-8"), marker("START", token), marker("START", token))
 
 
-def upload_command(prefix: str = "island_ssh_stdin") -> str:
-    """Exec-channel command storing its stdin in a fresh 0600 temp file and printing the path."""
+def upload_command(token: str, prefix: str = "island_ssh_stdin") -> str:
+    """Exec-channel command storing its stdin in a fresh 0600 temp file and printing the path
+    after a PATH marker: sshd runs it through the login shell's ``-c``, and bash then reads
+    ~/.bashrc (zsh ~/.zshenv), which may print first (read it with ``upload_path``). ``>|``:
+    a ``set -C`` in that rc file must not refuse the file mktemp just made."""
     template = shlex.quote(f"{prefix}.XXXXXXXXXX")
     return (
         f'umask 077 && f=$(mktemp "${{TMPDIR:-/tmp}}"/{template}) && '
-        "printf '%s\\n' \"$f\" && exec cat >\"$f\""
+        f"printf '%s%s %s\\n' '{PREFIX}' 'PATH_{token}' \"$f\" && exec cat >|\"$f\""
     )
 
 
+def upload_path(stdout: bytes, token: str) -> str | None:
+    """The path ``upload_command`` printed, whatever an rc file printed around it; None if absent."""
+    found = re.search(re.escape(marker("PATH", token)) + rb" ([^\n]+)\n", stdout)
+    return found.group(1).decode("utf-8", errors="strict") if found else None
+
+
 def kill_group_command(pgid: int) -> str:
-    return f"kill -s TERM -- -{int(pgid)} 2>/dev/null; exit 0"
+    # `2>|`: bash refuses even /dev/null under a `set -C` that ~/.bashrc may hold (sshd's bash -c reads it)
+    return f"kill -s TERM -- -{int(pgid)} 2>|/dev/null; exit 0"
 
 
 def _base64_lines(data: bytes) -> bytes:
@@ -206,6 +241,11 @@ class MarkerScanner:
         self._buf = bytearray()
         self.done = True
         return True
+
+    @property
+    def size(self) -> int:
+        """Bytes held so far (the body once done): cheap, for limits."""
+        return len(self.body) if self.done else len(self._buf)
 
     @property
     def received(self) -> bytes:

@@ -3,6 +3,12 @@
 * ``run`` sends a framed command through one of ``pool_size`` persistent login shells (channels
   of the one Transport). Threads share the pool; a command never shares a shell with another.
 * ``stream`` starts a long-lived command on its own channel of the same Transport.
+* Every call states its purpose (core.names): the service's own work (applies, deletes, clock
+  changes, relists) may use all ``pool_size`` channels; users' reads (logs, logs -f) hold at most
+  ``user_read_channels`` of them at once, so pool_size - user_read_channels are always left for the
+  service. A user read over its budget waits ``user_read_wait`` seconds, then ReadChannelsBusy.
+  A user read's stream counts as one of the pool's channels while it lives (an idle shell is
+  closed to make room), so the connection never holds more than pool_size + the watch.
 * A lost connection fails the commands in flight with ConnectionLost (they are never re-run) and
   ends the streams with it; the next call reconnects. Consecutive failed connects back off
   exponentially (backoff_base * 2**n, capped at backoff_max); the first reconnect after a loss is
@@ -11,11 +17,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
+from island_ssh.core.errors import ReadChannelsBusy
 from island_ssh.core.line_splitter import DEFAULT_MAX_LINE
+from island_ssh.core.names import CHANNEL_PURPOSES, SERVICE_WORK, USER_READ
+from island_ssh.core.polling import WaitTimeout, wait_until
 
 from island_ssh.ssh.connection import Connection, open_connection
 # ShellClosed lives with the family; callers import it from here too
@@ -50,6 +60,11 @@ class RemoteShell:
         self._idle: list[ShellChannel] = []
         self._idle_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(target.pool_size)
+        """Every channel of the pool: a shell in use by run(), or a user read's stream."""
+        self._user_reads = threading.BoundedSemaphore(target.user_read_channels)
+        """The users' share of those slots (taken first, with its own short wait)."""
+        self._busy_shells = 0  # shells lent out by run(); with _idle and _user_streams: open channels
+        self._user_streams = 0
         self._streams: set[Stream] = set()
         self._closed = False
 
@@ -66,52 +81,88 @@ class RemoteShell:
         conn = self._conn
         return conn is not None and conn.usable
 
-    def run(self, command: str, stdin: bytes | None = None, timeout: float = 30.0) -> CommandResult:
+    def run(self, command: str, stdin: bytes | None = None, timeout: float = 30.0, *,
+            purpose: str = SERVICE_WORK) -> CommandResult:
         """Run ``command`` in the user's login shell; stdin bytes arrive exactly (None: /dev/null).
 
+        ``purpose``: SERVICE_WORK or USER_READ (core.names; see the module's docstring).
         Raises CommandTimeout (the shell is killed and replaced), ConnectionLost (the command was
-        in flight and is NOT re-run), ConnectError / HostKeyError / AuthError when (re)connecting.
+        in flight and is NOT re-run), ConnectError / HostKeyError / AuthError when (re)connecting,
+        ReadChannelsBusy (a user read found its channels busy; nothing was started).
         A command that exits the shell itself (``exit 3``) returns that status.
         """
         deadline = time.monotonic() + timeout
-        if not self._slots.acquire(timeout=timeout):
-            raise CommandTimeout(
-                f"all {self.target.pool_size} shell channels stayed busy for {timeout}s; "
-                f"`{command}` was not started",
-                command=command,
-            )
-        try:
+        with self._slot(purpose, command, timeout):
             conn = self._connection()
-            shell = self._take_idle(conn) or self._open_shell(conn, deadline)
+            with self._idle_lock:
+                self._busy_shells += 1
             try:
-                result = shell.run(command, stdin, deadline, self.inline_stdin_max)
-            except CommandTimeout:
-                shell.abandon()
-                raise
-            except ConnectionLost:
-                shell.close()
-                conn.mark_lost(conn.lost_reason or f"connection to {self.target} lost")
-                raise
-            except BaseException:
-                shell.close()
-                raise
-            if shell.usable:
-                self._give_back(shell)
-            else:
-                shell.close()
-            return result
-        finally:
-            self._slots.release()
+                shell = self._take_idle(conn) or self._open_shell(conn, deadline)
+                return self._run_on(conn, shell, command, stdin, deadline)
+            finally:
+                with self._idle_lock:
+                    self._busy_shells -= 1
+
+    def _run_on(self, conn: Connection, shell: ShellChannel, command: str, stdin: bytes | None,
+                deadline: float) -> CommandResult:
+        try:
+            result = shell.run(command, stdin, deadline, self.inline_stdin_max)
+        except CommandTimeout:
+            shell.abandon()
+            raise
+        except ConnectionLost:
+            shell.close()
+            conn.mark_lost(conn.lost_reason or f"connection to {self.target} lost")
+            raise
+        except BaseException:
+            shell.close()
+            raise
+        if shell.usable:
+            self._give_back(shell)
+        else:
+            shell.close()
+        return result
 
     def stream(
         self,
         command: str,
         on_line: Callable[[str], None] | None = None,
         max_line: int = DEFAULT_MAX_LINE,
+        *,
+        purpose: str = SERVICE_WORK,
+        max_buffered: int | None = None,
     ) -> Stream:
-        """Start ``command`` on its own channel; read its stdout lines from the Stream."""
-        conn = self._connection()
-        stream = Stream(conn, command, on_line=on_line, max_line=max_line)
+        """Start ``command`` on its own channel; read its stdout lines from the Stream.
+
+        A USER_READ stream holds one of the users' channels until it ends (ReadChannelsBusy
+        when none frees up within user_read_wait). ``max_buffered``: most bytes of unread lines
+        the Stream holds before it stops reading (see Stream). SERVICE_WORK streams (the one
+        watch) live beside the pool, as before."""
+        if purpose == SERVICE_WORK:
+            return self._track(Stream(self._connection(), command, on_line=on_line, max_line=max_line,
+                                      max_buffered=max_buffered))
+        self._take_slot(purpose, command, self.target.user_read_wait)
+        once = threading.Lock()
+
+        def give_back() -> None:  # once, from whichever ends first: the reader or a failed start
+            if once.acquire(blocking=False):
+                with self._idle_lock:
+                    self._user_streams -= 1
+                self._give_slot(purpose)
+
+        with self._idle_lock:
+            self._user_streams += 1
+            surplus = len(self._idle) + self._busy_shells + self._user_streams - self.target.pool_size
+            extra = [self._idle.pop() for _ in range(min(max(surplus, 0), len(self._idle)))]
+        self._retire(extra)  # their slots are the stream's now: the connection stays within pool_size
+        try:
+            return self._track(Stream(self._connection(), command, on_line=on_line, max_line=max_line,
+                                      max_buffered=max_buffered, on_finished=give_back))
+        except BaseException:
+            give_back()
+            raise
+
+    def _track(self, stream: Stream) -> Stream:
         with self._idle_lock:
             self._streams = {s for s in self._streams if not s.finished.is_set()}
             self._streams.add(stream)
@@ -139,6 +190,56 @@ class RemoteShell:
         self.close()
 
     # -- connection and pool ----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _slot(self, purpose: str, command: str, timeout: float) -> Iterator[None]:
+        self._take_slot(purpose, command, timeout)
+        try:
+            yield
+        finally:
+            self._give_slot(purpose)
+
+    def _take_slot(self, purpose: str, command: str, timeout: float) -> None:
+        if purpose not in CHANNEL_PURPOSES:
+            raise ValueError(f"purpose {purpose!r}: expected one of {', '.join(CHANNEL_PURPOSES)}")
+        if purpose == SERVICE_WORK:
+            if not self._slots.acquire(timeout=timeout):
+                raise CommandTimeout(f"all {self.target.pool_size} shell channels stayed busy for {timeout}s; "
+                                     f"`{command}` was not started", command=command)
+            return
+        # A user read waits briefly (user_read_wait), for its own share first, then for a channel
+        # of the pool; either way the answer is "busy, try again", never a long hang.
+        wait = min(timeout, self.target.user_read_wait)
+        end = time.monotonic() + wait
+        if self._user_reads.acquire(timeout=wait):
+            if self._slots.acquire(timeout=max(end - time.monotonic(), 0.0)):
+                return
+            self._user_reads.release()
+            busy = f"all {self.target.pool_size} SSH channels are busy with the service's own work"
+        else:
+            n = self.target.user_read_channels
+            busy = f"all {n} SSH channel{'s' if n > 1 else ''} for reading logs {'are' if n > 1 else 'is'} busy"
+        raise ReadChannelsBusy(f"{busy} (waited {wait:g}s); try again in a few seconds "
+                               f"(ssh.user_read_channels sets how many reads run at once)", command=command)
+
+    def _retire(self, shells: list[ShellChannel]) -> None:
+        """Close idle shells and wait (up to connect_timeout) until the master confirmed each
+        close: sshd counts a session against MaxSessions until then, so a channel opened at once
+        in its place could be refused."""
+        for shell in shells:
+            shell.close()
+        gone = lambda: all(s.conn.transport._channels.get(s.channel.chanid) is None  # noqa: E731
+                           or not s.conn.usable for s in shells)  # paramiko unlinks on the server's CLOSE
+        try:
+            wait_until(gone, self.target.connect_timeout, "the master to close retired shells",
+                       clock=time.monotonic, pause=threading.Event().wait, interval=0.01)
+        except WaitTimeout:
+            pass  # the open that follows says what the master refused, if it does
+
+    def _give_slot(self, purpose: str) -> None:
+        self._slots.release()
+        if purpose == USER_READ:
+            self._user_reads.release()
 
     def _connection(self) -> Connection:
         wait = self.target.connect_timeout + self.backoff_max + 1.0

@@ -5,6 +5,12 @@ only moves bytes: recv -> LineSplitter -> queue (or the on_line callback). It ke
 for the consumer (re-raised by iteration, get_line and wait), stops on an Event and is joined
 with a timeout. The end of the command is a normal event: ``finished`` is set and ``exit_code``
 holds its status. A lost connection ends the stream with ConnectionLost so its owner restarts it.
+
+What it holds is bounded: a line longer than ``max_line`` ends the stream with LineTooLong, and
+with ``max_buffered`` the unread lines never pass that many bytes: the reader then stops reading
+the channel until the consumer takes lines. Nothing is dropped: SSH flow control (the channel's
+window) makes the remote command wait, as ``kubectl logs -f | less`` would. ``stalled`` is set
+while the reader waits so.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ class Stream:
         on_line: Callable[[str], None] | None = None,
         max_line: int = DEFAULT_MAX_LINE,
         open_timeout: float | None = None,
+        max_buffered: int | None = None,
+        on_finished: Callable[[], None] | None = None,
     ) -> None:
         self.command = command
         self.finished = threading.Event()
@@ -49,6 +57,12 @@ class Stream:
         self._conn = conn
         self._on_line = on_line
         self._lines: queue.Queue = queue.Queue()
+        self._max_buffered = max_buffered
+        self._buffered = 0  # bytes of the lines in _lines, under _room
+        self._room = threading.Condition()
+        self.stalled = threading.Event()
+        """Set while the reader waits for the consumer (max_buffered bytes unread)."""
+        self._on_finished = on_finished
         self._splitter = LineSplitter(max_line=max_line)
         self._stderr = bytearray()
         self._stop = threading.Event()
@@ -82,7 +96,7 @@ class Stream:
                 if self.exception is not None:
                     raise self.exception
                 return
-            yield item
+            yield self._taken(item)
 
     def get_line(self, timeout: float) -> str | None:
         """The next line; None once the stream has ended and every line was taken.
@@ -96,7 +110,7 @@ class Stream:
             if self.exception is not None:
                 raise self.exception
             return None
-        return item
+        return self._taken(item)
 
     def lines_ready(self, limit: int) -> list[str]:
         """Up to ``limit`` lines already received, without waiting (the end stays for get_line)."""
@@ -109,8 +123,21 @@ class Stream:
             if item is _END:
                 self._lines.put(_END)
                 break
-            lines.append(item)
+            lines.append(self._taken(item))
         return lines
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes of received lines not yet taken by the consumer."""
+        with self._room:
+            return self._buffered
+
+    def _taken(self, item: tuple[str, int]) -> str:
+        line, size = item
+        with self._room:
+            self._buffered -= size
+            self._room.notify_all()
+        return line
 
     def wait(self, timeout: float) -> int | None:
         """Wait for the command's end; its exit code (None if closed by us before it ended)."""
@@ -129,6 +156,8 @@ class Stream:
         """Stop the remote command (its process group gets SIGTERM), close the channel, join the
         reader. Idempotent."""
         self._stop.set()
+        with self._room:
+            self._room.notify_all()  # a reader waiting for room stops waiting
         if not self.finished.is_set() and self.remote_pid and self._conn.usable:
             try:
                 run_exec(self._conn, framing.kill_group_command(self.remote_pid), None, KILL_TIMEOUT)
@@ -166,6 +195,9 @@ class Stream:
         finally:
             self.finished.set()
             self._lines.put(_END)
+            if self._on_finished is not None:
+                self._channel.close()  # (close() does too, maybe a moment later) before the slot goes back
+                self._on_finished()  # the channel is closed: its slot in the pool is free
 
     def _finish_closed(self, since: float) -> None:
         tail = self._splitter.flush()
@@ -192,8 +224,17 @@ class Stream:
     def _emit(self, line: str) -> None:
         if self._on_line is not None:
             self._on_line(line)
-        else:
-            self._lines.put(line)
+            return
+        size = len(line.encode("utf-8", "surrogatepass")) + 1
+        with self._room:
+            if self._max_buffered is not None and self._buffered + size > self._max_buffered and self._buffered:
+                self.stalled.set()
+                # no bytes are read meanwhile: the channel's window fills and the remote side waits
+                while self._buffered + size > self._max_buffered and self._buffered and not self._stop.is_set():
+                    self._room.wait(1.0)
+                self.stalled.clear()
+            self._buffered += size
+        self._lines.put((line, size))
 
     def _on_stderr(self, data: bytes) -> None:
         if not self._err_start.done:

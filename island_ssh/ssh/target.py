@@ -20,6 +20,11 @@ class SSHTarget(SSHSettings):
     def __post_init__(self) -> None:
         if self.pool_size < 1:
             raise ValueError("pool_size must be at least 1")
+        if not 1 <= self.user_read_channels <= self.pool_size:
+            raise ValueError(f"user_read_channels must be from 1 to pool_size ({self.pool_size}); "
+                             f"got {self.user_read_channels}")
+        if self.user_read_wait <= 0:
+            raise ValueError("user_read_wait must be positive")
         if self.connect_timeout <= 0 or self.inactivity_timeout <= 0:
             raise ValueError("connect_timeout and inactivity_timeout must be positive")
 

@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping
 
 from island_ssh.core.settings import IslandSettings
 from island_ssh.core.errors import AllocationError, ConfigError
+from island_ssh.core.identity import validate_user_id
 from island_ssh.core.ports import ports_for, validate_range
 from island_ssh.store.rows import (
     FREE_STATE, MAX_BRANCH, MAX_OWNER, MAX_POD_NAME, IslandRow, check_text, check_token_hash, overrides_json, utc,
@@ -84,10 +85,15 @@ def allocate_island(
     overrides: Mapping[str, Any] | None,
     token_hash: str,
     settings: IslandSettings,
+    owner_id: str | None = None,
 ) -> IslandRow:
-    """Claim the lowest free id inside the caller's transaction; see the module docstring."""
+    """Claim the lowest free id inside the caller's transaction; see the module docstring.
+
+    ``owner_id``: the owner's stable user id (what permission checks compare); None takes the
+    display name ``owner`` as the id (the operator's CLI without --owner-id, adopted pods of old)."""
     lo, hi = check_id_range(settings)
     owner = check_text("owner", owner, MAX_OWNER, required=True)
+    owner_id = owner if owner_id is None else validate_user_id(owner_id)
     branch = check_text("branch", branch, MAX_BRANCH, required=True)
     token_hash = check_token_hash(token_hash)
     overrides_text = overrides_json(overrides)
@@ -107,11 +113,11 @@ def allocate_island(
     port_base = island_ports(island_id, settings)[0]
     cur.execute(
         "UPDATE islands SET generation = %s, state = 'allocated', reason = 'Allocated', message = '', "
-        "pod_name = %s, owner = %s, branch = %s, node = NULL, host_ip = NULL, port_base = %s, "
+        "pod_name = %s, owner = %s, owner_id = %s, branch = %s, node = NULL, host_ip = NULL, port_base = %s, "
         "clock_offset_seconds = NULL, clock_setting = NULL, overrides = %s, token_hash = %s, "
         "resource_version = NULL, created_at = %s, updated_at = %s, state_since = %s, ready_at = NULL, "
         "deleted_at = NULL WHERE island_id = %s",
-        (generation, pod_name, owner, branch, port_base, overrides_text, token_hash,
+        (generation, pod_name, owner, owner_id, branch, port_base, overrides_text, token_hash,
          now, now, now, island_id),
     )
     cur.execute(
@@ -125,5 +131,5 @@ def allocate_island(
         pod_name=pod_name, owner=owner, branch=branch, node=None, host_ip=None, port_base=port_base,
         clock_offset_seconds=None, clock_setting=None, overrides=json.loads(overrides_text) if overrides_text else {},
         token_hash=token_hash, resource_version=None, created_at=utc(now), updated_at=utc(now),
-        state_since=utc(now), ready_at=None, deleted_at=None,
+        state_since=utc(now), ready_at=None, deleted_at=None, owner_id=owner_id,
     )

@@ -144,11 +144,15 @@ def get(cur, island_id: int) -> IslandRow | None:
 
 
 def list_islands(cur, owner: str | None = None, branch: str | None = None,
-                 states: Collection[str] | None = None) -> list[IslandRow]:
+                 states: Collection[str] | None = None, owner_id: str | None = None) -> list[IslandRow]:
     where, args = [_NEVER_USED], []
     if owner is not None:
         where.append("owner = %s")
         args.append(owner)
+    if owner_id is not None:
+        # the collation pads: 'u-1 ' = 'u-1' in SQL; ids compare exactly, so the length must match too
+        where.append("owner_id = %s AND CHAR_LENGTH(owner_id) = CHAR_LENGTH(%s)")
+        args.extend([owner_id, owner_id])
     if branch is not None:
         where.append("branch = %s")
         args.append(branch)

@@ -1,16 +1,20 @@
-"""The registration call of a starting container: token check, upsert, event, in one transaction.
+"""The registration call of a starting container: token check, binding checks, insert, event, in
+one transaction.
 
-A pod proves it is the island's pod with the per-island token it was launched with; only the
-token's sha256 is stored (core.tokens.hash_token), compared in constant time. The registration
-table's name comes from configuration and is passed in already checked and backquoted.
+A pod proves it is the island's pod with the per-island token it was launched with (from the
+island's Secret); only the token's sha256 is stored (core.tokens.hash_token), compared in constant
+time. What it registers must be the island's own facts, once per launch (issue 11). The
+registration table's name comes from configuration and is passed in already checked and
+backquoted.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
+import unicodedata
 
-from island_ssh.core.errors import IslandNotFound, PermissionDenied
+from island_ssh.core.errors import InvalidInput, PermissionDenied, RegistrationRefused
 from island_ssh.core.tokens import hash_token
 from island_ssh.store.islands import append_event
 from island_ssh.store.rows import FREE_STATE, MAX_POD_NAME, RegistrationResult, RegistrationRow, check_ip, check_ports, check_text
@@ -27,41 +31,90 @@ def new_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+REFUSED_STATES = ("terminating", "lost", "failed", FREE_STATE)
+"""States in which no pod may register: its island is going, gone or given up on."""
+
+REFUSED = ("registration refused: no island with this id accepts this token; a pod gets its token "
+           "from its island's Secret, and a pod of a deleted or restarted island must be deleted")
+"""The one answer to a wrong token, a free id, a never-used id and another generation's token:
+a caller without the live token cannot tell which ids are in use (no id probing)."""
+
+_DUMMY_HASH = hash_token("no island has this token")
+
+
 def register(cur, table: str, island_id: int, token: str, node_ip: str, ports, pod_name: str) -> RegistrationResult:
-    # Authenticate before looking at the fields: a caller without the token learns nothing more.
+    """Bind the calling pod to its island: once per generation, only with the island's own facts.
+
+    Raises PermissionDenied (the one REFUSED answer) unless the token is the live generation's;
+    then RegistrationRefused when the island is going or gone, when a fact differs from the
+    row's (ports, pod name, the host IP the tracker saw), or when this generation already
+    registered other facts. A repeat with the same facts answers as the first did, without a
+    new event. Authenticate before looking at the fields: a caller without the token learns
+    nothing more."""
     cur.execute(
-        "SELECT state, generation, token_hash, UTC_TIMESTAMP(6) AS now FROM islands WHERE island_id = %s FOR UPDATE",
+        "SELECT state, generation, token_hash, pod_name, port_base, host_ip, UTC_TIMESTAMP(6) AS now "
+        "FROM islands WHERE island_id = %s FOR UPDATE",
         (island_id,),
     )
     row = cur.fetchone()
-    if row is None or row["generation"] == 0 or row["state"] == FREE_STATE:
-        raise IslandNotFound(
-            f"island {island_id} does not exist or was deleted: a pod registering for it is stale and should be deleted",
-            island_id=island_id,
-        )
-    if not _token_matches(token, row["token_hash"]):
-        raise PermissionDenied(
-            f"registration token for island {island_id} does not match: the pod must send the token it was "
-            f"launched with (ISLAND_TOKEN in its environment)",
-            island_id=island_id,
-        )
-    node_ip = check_ip("node_ip", node_ip)
-    ports_text = check_ports(ports)
-    pod_name = check_text("pod_name", pod_name, MAX_POD_NAME, required=True)
+    live = row is not None and row["generation"] != 0 and row["state"] != FREE_STATE
+    # compare even when there is nothing to compare with: the answer takes as long either way
+    matches = _token_matches(token, row["token_hash"] if live else _DUMMY_HASH)
+    if not (live and matches):
+        raise PermissionDenied(REFUSED)  # no island_id either: the body is the same for every id
+    if row["state"] in REFUSED_STATES:
+        raise RegistrationRefused(
+            f"island {island_id} is {row['state']}: its pod may not register now; the pod is stale and "
+            f"should be deleted", island_id=island_id)
+    node_ip = check_ip("node_ip", _no_controls("node_ip", node_ip))
+    ports_text = check_ports(_no_controls("ports", ports) if isinstance(ports, str) else ports)
+    pod_name = check_text("pod_name", _no_controls("pod_name", pod_name), MAX_POD_NAME, required=True)
+    _check_facts(island_id, row, node_ip, ports_text, pod_name)
+    existing = registration(cur, table, island_id)
+    if existing is not None:
+        # restart and delete remove the row: one that exists is this generation's
+        if (existing.node_ip, ",".join(map(str, existing.ports)), existing.pod_name) != (node_ip, ports_text, pod_name):
+            raise RegistrationRefused(
+                f"island {island_id} already registered {existing.pod_name} on {existing.node_ip}, ports "
+                f"{','.join(map(str, existing.ports))}; a registration is made once per launch", island_id=island_id)
+        return RegistrationResult(island_id=island_id, generation=row["generation"], state=row["state"],
+                                  created=False, registration=existing)
     now = row["now"]
     cur.execute(
         f"INSERT INTO {table} (island_id, node_ip, ports, pod_name, registered_at, updated_at) "
-        "VALUES (%s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE node_ip = VALUES(node_ip), "
-        "ports = VALUES(ports), pod_name = VALUES(pod_name), updated_at = VALUES(updated_at)",
+        "VALUES (%s, %s, %s, %s, %s, %s)",
         (island_id, node_ip, ports_text, pod_name, now, now),
     )
-    created = cur.rowcount == 1  # MySQL reports 1 for an insert, 2 for an update
     append_event(cur, island_id, row["generation"], now, row["state"], row["state"], "Registered",
                  f"{pod_name} on {node_ip}, ports {ports_text}")
     return RegistrationResult(
-        island_id=island_id, generation=row["generation"], state=row["state"], created=created,
+        island_id=island_id, generation=row["generation"], state=row["state"], created=True,
         registration=registration(cur, table, island_id),
     )
+
+
+def _check_facts(island_id: int, row, node_ip: str, ports_text: str, pod_name: str) -> None:
+    """The pod must say what the island row already knows: it cannot claim another's ports or node."""
+    base = row["port_base"]
+    own_ports = ",".join(str(base + i) for i in range(3)) if base is not None else None
+    wrong = []
+    if own_ports is not None and ports_text != own_ports:
+        wrong.append(f"ports {ports_text} (the island's are {own_ports})")
+    if pod_name != (row["pod_name"] or ""):
+        wrong.append(f"pod name {pod_name!r} (the island's is {row['pod_name']!r})")
+    # known once the tracker has seen the pod scheduled; before that the pod's word is taken
+    if row["host_ip"] and node_ip != row["host_ip"]:
+        wrong.append(f"node IP {node_ip} (the tracker saw {row['host_ip']})")
+    if wrong:
+        raise RegistrationRefused(f"island {island_id}: registration refused, wrong " + "; ".join(wrong),
+                                  island_id=island_id)
+
+
+def _no_controls(field_name: str, value):
+    """Control characters are refused in every field (they would reach logs, pages and terminals)."""
+    if isinstance(value, str) and any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in value):
+        raise InvalidInput(f"{field_name}: contains control characters")
+    return value
 
 
 def _token_matches(token, token_hash: str | None) -> bool:

@@ -19,6 +19,7 @@ from island_ssh.core.names import FREE_STATE, ISLAND_STATES  # noqa: F401  (re-e
 
 # Column sizes (characters) of migrations/0001 and 0002; keep them in step.
 MAX_OWNER = 128
+MAX_OWNER_ID = 128  # migrations/0003
 MAX_BRANCH = 64
 MAX_POD_NAME = 253
 MAX_NODE = 253
@@ -60,6 +61,12 @@ class IslandRow:
     state_since: datetime | None = None
     ready_at: datetime | None = None
     deleted_at: datetime | None = None
+    owner_id: str = ""
+    """The owner's stable user id: what permission checks compare (``owner`` is only shown).
+    Empty matches nobody, so a row built without it is changed by admins only."""
+    applier: str | None = None
+    """While its apply waits in a service process's queue: that process's MySQL lock name
+    (migrations/0004; store/applies.py). A free lock means the apply was accepted and lost."""
 
     @property
     def ports(self) -> tuple[int, int, int] | tuple[()]:
@@ -79,6 +86,8 @@ class IslandRow:
             token_hash=r["token_hash"], resource_version=r["resource_version"],
             created_at=utc(r["created_at"]), updated_at=utc(r["updated_at"]),
             state_since=utc(r["state_since"]), ready_at=utc(r["ready_at"]), deleted_at=utc(r["deleted_at"]),
+            owner_id=r.get("owner_id") or "",
+            applier=r.get("applier"),
         )
 
 

@@ -12,7 +12,7 @@ from typing import Any, Callable, Collection, Mapping, Sequence
 
 from island_ssh.core.settings import DatabaseSettings, IslandSettings
 from island_ssh.core.errors import IslandNotFound, StoreError
-from island_ssh.store import islands, registrations
+from island_ssh.store import applies, islands, registrations
 from island_ssh.store.allocator import allocate_island, check_id_range, count_slots, ensure_slots
 from island_ssh.store.db import Database, quote_identifier
 from island_ssh.store.locks import MAX_LOCK_NAME, NamedLock, named_lock
@@ -85,14 +85,17 @@ class Store:
         overrides: Mapping[str, Any] | None,
         token_hash: str,
         settings: IslandSettings,
+        owner_id: str | None = None,
     ) -> IslandRow:
-        """Hold the lowest free island id and its ports; the row starts in state ``allocated``."""
+        """Hold the lowest free island id and its ports; the row starts in state ``allocated``.
+        ``owner_id``: the owner's stable user id (None: the display name ``owner`` serves as id)."""
         id_range = check_id_range(settings)
         if id_range not in self._ranges_ready:
             self._ensure_slots(id_range)
         return self.db.transaction(
             lambda cur: allocate_island(cur, owner=owner, branch=branch, pod_name_fn=pod_name_fn,
-                                        overrides=overrides, token_hash=token_hash, settings=settings),
+                                        overrides=overrides, token_hash=token_hash, settings=settings,
+                                        owner_id=owner_id),
             what="allocating an island id",
         )
 
@@ -164,6 +167,47 @@ class Store:
             raise IslandNotFound(f"island {island_id} changed or was deleted meanwhile; look again", island_id=island_id)
         return row
 
+    # -- the durable launch queue (store/applies.py) ---------------------------------------
+    def queue_applies(self, moves: Sequence[tuple[int, int]], applier: str, reason: str = "Applying",
+                      message: str = "manifest queued for kubectl apply") -> list[bool]:
+        """``allocated`` -> ``applying`` for each (island_id, generation), queued under the
+        named lock ``applier`` (its full name), all in ONE transaction (a launch batch)."""
+        for island_id, _ in moves:
+            check_island_id(island_id)
+        return self.db.transaction(
+            lambda cur: applies.queue(cur, self._registrations, moves, applier, reason, message),
+            what=f"queueing {len(moves)} islands for kubectl apply")
+
+    def start_applies(self, moves: Sequence[tuple[int, int]], applier: str) -> set[tuple[int, int]]:
+        """Take for kubectl the (island_id, generation)s still applying and queued by ``applier``."""
+        return self.db.transaction(lambda cur: applies.start(cur, moves, applier),
+                                   what=f"taking {len(moves)} queued islands for kubectl apply")
+
+    def orphaned_applies(self) -> Sequence[IslandRow]:
+        """Rows applying whose queueing process is gone: accepted, never applied."""
+        return self._read(applies.orphaned)
+
+    def adopt_apply(self, island_id: int, generation: int, token_hash: str, applier: str, reason: str,
+                    message: str, unqueued_ok: bool = False) -> IslandRow | None:
+        """Queue an orphaned (or, with ``unqueued_ok``, an unqueued) row again under ``applier``
+        with a new token hash; None when it is not ours to take (see applies.adopt)."""
+        check_island_id(island_id)
+        return self.db.transaction(
+            lambda cur: applies.adopt(cur, island_id, generation, token_hash, applier, reason, message,
+                                      unqueued_ok),
+            what=f"queueing island {island_id} for kubectl apply again")
+
+    def restart_queued(self, island_id: int, generation: int, token_hash: str, applier: str) -> IslandRow:
+        """``restart`` with the new generation's apply queued under ``applier`` in the same commit."""
+        check_island_id(island_id)
+        row = self.db.transaction(
+            lambda cur: applies.restart_queued(cur, self._registrations, island_id, generation, token_hash,
+                                               applier),
+            what=f"restarting island {island_id}")
+        if row is None:
+            raise IslandNotFound(f"island {island_id} changed or was deleted meanwhile; look again", island_id=island_id)
+        return row
+
     def release(self, island_id: int, generation: int, reason: str, message: str = "") -> bool:
         """The pod is confirmed gone: state ``deleted``, the id and ports are free again."""
         return self.transition(island_id, generation, "deleted", reason, message)
@@ -194,8 +238,9 @@ class Store:
         return self._read(lambda cur: [islands.get(cur, island_id) for island_id in island_ids])
 
     def list(self, owner: str | None = None, branch: str | None = None,
-             states: Collection[str] | None = None) -> Sequence[IslandRow]:
-        return self._read(lambda cur: islands.list_islands(cur, owner, branch, states))
+             states: Collection[str] | None = None, owner_id: str | None = None) -> Sequence[IslandRow]:
+        """``owner`` filters by display name (shared by namesakes), ``owner_id`` by user id."""
+        return self._read(lambda cur: islands.list_islands(cur, owner, branch, states, owner_id=owner_id))
 
     def active(self) -> Sequence[IslandRow]:
         return self._read(islands.active)

@@ -11,6 +11,7 @@ checks that with ``inspect.signature``), so a change there breaks the fakes' tes
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import threading
@@ -21,7 +22,7 @@ from typing import Callable, Iterable, Iterator, Mapping, Union
 
 import yaml
 
-from island_ssh.core.names import MANAGED_SELECTOR
+from island_ssh.core.names import GENERATION_LABEL, ID_LABEL, MANAGED_SELECTOR, SERVICE_WORK
 from island_ssh.core.settings import KubeSettings
 from island_ssh.kube.kubectl import Kubectl, kubectl_error
 from island_ssh.ssh import CommandResult, StreamTimeout
@@ -43,6 +44,8 @@ class ShellCall:
     command: str
     stdin: bytes | None
     timeout: float
+    purpose: str = SERVICE_WORK
+    """Whose work the command is (core.names): SERVICE_WORK or USER_READ."""
 
 
 Answer = Union[CommandResult, BaseException, Callable[[ShellCall], CommandResult]]
@@ -192,8 +195,9 @@ class FakeShell:
             self._scripted.append(stream)
         return stream
 
-    def run(self, command: str, stdin: bytes | None = None, timeout: float = 30.0) -> CommandResult:
-        call = ShellCall(command, stdin, timeout)
+    def run(self, command: str, stdin: bytes | None = None, timeout: float = 30.0, *,
+            purpose: str = SERVICE_WORK) -> CommandResult:
+        call = ShellCall(command, stdin, timeout, purpose)
         with self._lock:
             self.calls.append(call)
             answer = next((a for fragment, a in reversed(self._rules) if fragment in command), None)
@@ -203,7 +207,8 @@ class FakeShell:
             raise answer
         return answer if isinstance(answer, CommandResult) else answer(call)
 
-    def stream(self, command: str) -> FakeStream:
+    def stream(self, command: str, *, purpose: str = SERVICE_WORK, max_line: int | None = None,
+               max_buffered: int | None = None) -> FakeStream:
         with self._lock:
             stream = self._scripted.popleft() if self._scripted else FakeStream()
             stream.command = command
@@ -235,6 +240,7 @@ class FakeKubectl(Kubectl):
                  shell: FakeShell | None = None) -> None:
         super().__init__(shell or FakeShell(), settings)
         self.pods_by_name: dict[str, dict] = {}
+        self.secrets_by_name: dict[str, dict] = {}
         self.node_list = [copy.deepcopy(n) for n in nodes]
         self.calls: list[KubectlCall] = []
         self.exec_answer: CommandResult | Callable[..., CommandResult] = result()
@@ -288,6 +294,8 @@ class FakeKubectl(Kubectl):
                 name = pod["metadata"]["name"]
                 kind = pod.get("kind", "Pod")
                 names.append(f"{kind.lower()}/{name}")
+                if kind == "Secret":
+                    self.secrets_by_name[name] = pod  # the island's token Secret (core.token_secret)
                 if kind != "Pod":
                     continue
                 existed = name in self.pods_by_name
@@ -304,6 +312,31 @@ class FakeKubectl(Kubectl):
                 return False
             self._announce("DELETED", self._stamp(pod))
             return True
+
+    def delete_token_secret(self, island_id: int, generation: int | None = None, timeout: float = 60.0) -> bool:
+        self._call("delete_token_secret", island_id, generation=generation, timeout=timeout)
+        with self._lock:
+            doomed = [n for n, sec in self.secrets_by_name.items()
+                      if sec["metadata"]["labels"].get(ID_LABEL) == str(island_id)
+                      and (generation is None or sec["metadata"]["labels"].get(GENERATION_LABEL) == str(generation))]
+            for name in doomed:
+                del self.secrets_by_name[name]
+            return bool(doomed)
+
+    def token_from_secret(self, island_id: int, timeout: float = 30.0) -> str | None:
+        self._call("token_from_secret", island_id, timeout=timeout)
+        with self._lock:
+            for sec in self.secrets_by_name.values():
+                if sec["metadata"]["labels"].get(ID_LABEL) == str(island_id):
+                    return base64.b64decode(sec["data"]["token"]).decode()
+            return None
+
+    def token_secrets(self, timeout: float = 60.0) -> list[dict]:
+        self._call("token_secrets", timeout=timeout)
+        with self._lock:
+            return [{"name": n, "island_id": sec["metadata"]["labels"].get(ID_LABEL),
+                     "generation": sec["metadata"]["labels"].get(GENERATION_LABEL)}
+                    for n, sec in self.secrets_by_name.items()]
 
     def pods(self, selector: str = MANAGED_SELECTOR, timeout: float = 60.0) -> dict:
         self._call("pods", selector=selector, timeout=timeout)
@@ -322,17 +355,21 @@ class FakeKubectl(Kubectl):
         return copy.deepcopy(self.node_list)
 
     def exec(self, pod: str, container: str, argv: list[str], stdin: bytes | str | None = None,
-             timeout: float = 30.0, island_id: int | None = None):
+             timeout: float = 30.0, island_id: int | None = None, purpose: str = SERVICE_WORK):
         self._call("exec", pod, container, list(argv), stdin=stdin, timeout=timeout, island_id=island_id)
         self._existing(pod, "exec", island_id)
         answer = self.exec_answer
         return answer if isinstance(answer, CommandResult) else answer(pod, container, list(argv), stdin)
 
-    def logs(self, pod: str, container: str, tail: int | None = None, timeout: float = 30.0) -> str:
-        self._call("logs", pod, container, tail=tail, timeout=timeout)
+    def logs(self, pod: str, container: str, tail: int | None = None, timeout: float = 30.0,
+             limit_bytes: int | None = None) -> str:
+        self._call("logs", pod, container, tail=tail, timeout=timeout, limit_bytes=limit_bytes)
         self._existing(pod, "logs")
         lines = self.log_text.get(pod, "").splitlines(keepends=True)
-        return "".join(lines[-tail:] if tail else lines)
+        text = "".join(lines[-tail:] if tail else lines)
+        if limit_bytes is not None:  # as the API server: the first limit_bytes of those lines
+            text = text.encode()[:limit_bytes].decode(errors="replace")
+        return text
 
     def watch_pods(self, selector: str = MANAGED_SELECTOR):
         """As ``kubectl get pods -w --output-watch-events``: ADDED for every pod there is, then

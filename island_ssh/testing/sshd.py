@@ -46,6 +46,9 @@ class SSHDError(RuntimeError):
 
 USER_HOMES = Path("/var/lib/island-ssh/homes")
 """Homes of the login users PrivateSSHD creates (fixed: shared by every sshd using that user)."""
+START_UP_FILES = (".profile", ".bash_profile", ".bash_login", ".bashrc", ".zshenv", ".zprofile", ".zshrc",
+                  ".zlogin")
+"""The home's files a login shell (bash, dash, zsh) or sshd's ``bash -c`` may read."""
 
 
 def _account_locked(user: str) -> bool:
@@ -61,7 +64,16 @@ class PrivateSSHD:
         port: int = 0,
         extra_config: str = "",
         login_env: dict[str, str] | None = None,
+        login_shell: str | None = None,
+        profile_files: dict[str, str] | None = None,
+        max_sessions: int = 64,
+        banner: str | None = None,
     ) -> None:
+        """``login_shell`` (absolute path) and ``profile_files`` (home-relative name -> text,
+        e.g. ``.bash_profile``) shape a dedicated user as a real master's login user; the given
+        files replace the default ~/.profile (and every other shell start-up file of the home).
+        ``max_sessions`` is sshd's MaxSessions (channels per connection), ``banner`` the text
+        sshd sends before authentication (its ``Banner`` option)."""
         self.state_dir = Path(state_dir).resolve()
         self.user = user
         self.host = "127.0.0.1"
@@ -69,8 +81,12 @@ class PrivateSSHD:
         self.port = port
         self.extra_config = extra_config
         self.login_env = dict(login_env or {})
-        if self.login_env and user == "root":
-            raise ValueError("login_env needs a dedicated user: root's ~/.profile is not ours to rewrite")
+        if (self.login_env or login_shell or profile_files) and user == "root":
+            raise ValueError("login_env, login_shell and profile_files need a dedicated user: root's are not ours")
+        self.login_shell = login_shell
+        self.profile_files = dict(profile_files) if profile_files is not None else None
+        self.max_sessions = max_sessions
+        self.banner = banner
         self.key_file = self.state_dir / "client_ed25519"
         self.host_key_file = self.state_dir / "ssh_host_ed25519_key"
         self.authorized_keys = self.state_dir / "authorized_keys"
@@ -184,11 +200,14 @@ class PrivateSSHD:
         self._check_traversable(self.state_dir)
         home = USER_HOMES / self.user
         USER_HOMES.mkdir(mode=0o755, parents=True, exist_ok=True)
+        shell = self.login_shell or "/bin/bash"
         try:
             entry = pwd.getpwnam(self.user)
         except KeyError:
-            _run(["useradd", "-m", "-d", str(home), "-s", "/bin/bash", self.user])
+            _run(["useradd", "-m", "-d", str(home), "-s", shell, self.user])
             entry = pwd.getpwnam(self.user)
+        if entry.pw_shell != shell and self.login_shell is not None:
+            _run(["usermod", "-s", shell, self.user])
         if Path(entry.pw_dir) != home:
             _run(["usermod", "-d", str(home), self.user])  # once, from an older layout
         if _account_locked(self.user):
@@ -196,6 +215,9 @@ class PrivateSSHD:
         entry = pwd.getpwnam(self.user)
         home.mkdir(mode=0o755, exist_ok=True)
         os.chown(home, entry.pw_uid, entry.pw_gid)
+        if self.profile_files is not None:
+            self._write_profile_files(home, entry)
+            return
         for shadowing in (".bash_profile", ".bash_login"):  # bash would read these instead
             (home / shadowing).unlink(missing_ok=True)
         profile = home / ".profile"
@@ -210,6 +232,17 @@ class PrivateSSHD:
         lines += [f"export {name}={shlex.quote(value)}" for name, value in self.login_env.items()]
         self.login_env_file.write_text("\n".join(lines) + "\n")
         os.chmod(self.login_env_file, 0o644)
+
+    def _write_profile_files(self, home: Path, entry: pwd.struct_passwd) -> None:
+        """Exactly the given start-up files in the home: any other one a shell would read goes."""
+        for name in START_UP_FILES:
+            if name not in self.profile_files:
+                (home / name).unlink(missing_ok=True)
+        for name, text in self.profile_files.items():
+            path = home / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            os.chown(path, entry.pw_uid, entry.pw_gid)
 
     def _check_traversable(self, path: Path) -> None:
         for parent in [path, *path.parents]:
@@ -236,11 +269,14 @@ PermitRootLogin prohibit-password
 StrictModes no
 UsePAM no
 PrintMotd no
-MaxSessions 64
+MaxSessions {self.max_sessions}
 MaxStartups 100:30:200
 LogLevel VERBOSE
+{f"Banner {self.state_dir / 'banner'}" if self.banner is not None else ""}
 {self.extra_config}
 """
+        if self.banner is not None:
+            (self.state_dir / "banner").write_text(self.banner)
         self.config_path.write_text(config)
 
     def _write_known_hosts(self) -> None:

@@ -13,6 +13,7 @@ import time
 import paramiko
 import pytest
 
+from .helpers import cli, one_error_line
 from service.recovery_helpers import island_ssh_argv, island_ssh_cmd, write_config
 
 pytestmark = pytest.mark.slow
@@ -25,15 +26,6 @@ ID_RANGE = {"id_min": 800, "id_max": 899}
 @pytest.fixture(scope="module")
 def config(island_env, tmp_path_factory):
     return write_config(island_env.settings, tmp_path_factory.mktemp("cli") / "island.yaml", islands=ID_RANGE)
-
-
-def cli(config, *args, timeout=120):
-    return island_ssh_cmd(config, *args, timeout=timeout)
-
-
-def one_error_line(result) -> str:
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: "), result.stderr
-    return result.stderr
 
 
 def run_on_tty(config, *args, timeout=120) -> tuple[int, str]:
@@ -86,13 +78,16 @@ def test_list_of_nothing(config, island_env):
 
 
 def test_an_island_through_every_command(config, island_env):
-    launched = cli(config, "launch", "--owner", "刘电波", "--branch", "dev", "--wait", "--json")
+    # a cron job launching for a web user: the name shown, and the id that owns the island
+    launched = cli(config, "launch", "--owner", "刘电波", "--owner-id", "u-1001", "--branch", "dev", "--wait",
+                   "--json")
     assert launched.returncode == 0, launched.stderr
     data = json.loads(launched.stdout)
     island_id = data["id"]
     assert island_id == ID_RANGE["id_min"]
     assert data["state"] == "ready" and data["ports"] == [30000 + 3 * island_id + k for k in range(3)]
-    assert set(data) == {"id", "pod", "owner", "branch", "state", "reason", "message", "node", "host_ip", "ports",
+    assert (data["owner"], data["owner_id"]) == ("刘电波", "u-1001")
+    assert set(data) == {"id", "pod", "owner", "owner_id", "branch", "state", "reason", "message", "node", "host_ip", "ports",
                          "address", "clock", "generation", "created_at"}
     progress = launched.stderr.splitlines()
     assert re.match(rf"\[ *\d+\.\ds\] island {island_id}: allocated", progress[0])
@@ -101,6 +96,8 @@ def test_an_island_through_every_command(config, island_env):
     table = cli(config, "list").stdout.splitlines()
     assert len(table) == 2 and table[1].split()[:3] == [str(island_id), "ready", "刘电波"]
     assert [i["id"] for i in json.loads(cli(config, "list", "--json").stdout)] == [island_id]
+    assert [i["id"] for i in json.loads(cli(config, "list", "--owner-id", "u-1001", "--json").stdout)] == [island_id]
+    assert json.loads(cli(config, "list", "--owner-id", "刘电波", "--json").stdout) == []  # the name is not the id
     shown = cli(config, "show", str(island_id))
     assert shown.returncode == 0 and "      state: ready" in shown.stdout
     assert json.loads(cli(config, "show", str(island_id), "--json").stdout) == data
@@ -226,10 +223,11 @@ def test_doctor_passes_on_the_sandbox(config):
     assert result.returncode == 0, result.stdout
     lines = result.stdout.splitlines()
     names = [l[6:22].strip() for l in lines[:-1]]
-    assert names == ["config", "registration url", "database", "host key", "ssh login", "kubectl", "list pods",
-                     "create pods", "exec into pods", "delete pods", "code volume"]
+    expected = ["config", "registration url", "registration tls", "database", "key file mode", "host key",
+                "ssh login", "login shell", "ssh sessions", "kubectl", "rights", "create pods", "code volume"]
+    assert [n for n in names if n in expected] == expected, names  # in this order; other checks may sit between
     assert all(l[:4] in ("ok  ", "warn") for l in lines[:-1])
-    assert lines[-1] == "all 11 checks passed"
+    assert lines[-1] == f"all {len(names)} checks passed"
     data = json.loads(cli(config, "doctor", "--json").stdout)
     assert data["ok"] is True and [c["name"] for c in data["checks"]] == names
 
@@ -259,3 +257,22 @@ def test_sandbox_status_when_not_running(tmp_path, island_env):
     assert result.returncode == 1 and result.stdout == "sandbox is not running\n"
     result = island_ssh_cmd(config, "sandbox", "down")
     assert result.returncode == 0 and result.stdout == "sandbox is not running\n"
+
+
+def test_logs_are_cut_at_the_limit_and_the_cli_says_so(island_env, tmp_path):
+    """islands.log_limit_bytes 20000, a log of about 80 KB: stdout holds at most 20000 bytes of
+    whole lines, stderr says it was cut and by which setting; --json says truncated."""
+    from fixtures.island import fill_log, wait_until
+    small = write_config(island_env.settings, tmp_path / "small.yaml", islands={**ID_RANGE, "log_limit_bytes": 20000})
+    launched = cli(small, "launch", "--owner", "talker", "--wait", "--json")
+    assert launched.returncode == 0, launched.stderr
+    island = json.loads(launched.stdout)
+    fill_log(island["host_ip"], island["ports"][0], queries=10)
+    # the kubelet writes the log file as the server prints: wait until it is past the limit
+    read = wait_until(lambda: (r := json.loads(cli(small, "logs", str(island["id"]), "--tail", "1000", "--json")
+                                               .stdout))["truncated"] and r, 30, "the log to pass 20000 bytes")
+    assert read["truncated"] is True and len(read["logs"].encode()) <= 20000 and read["limit_bytes"] == 20000
+    text = cli(small, "logs", str(island["id"]), "--tail", "1000")
+    assert text.returncode == 0 and len(text.stdout.encode()) <= 20000 and text.stdout.endswith("\n")
+    assert "output cut at 20000 bytes (islands.log_limit_bytes)" in text.stderr
+    island_env.cleanup()

@@ -120,3 +120,84 @@ def test_a_server_error_is_retried_and_named_by_its_status(tmp_path, registrar):
                         REGISTER_ATTEMPTS="2", REGISTER_MAX_DELAY="1")
     assert proc.returncode == 1 and len(Registrar.seen) == 2
     assert "failed after 2 attempts: HTTP 503" in proc.stderr
+
+
+# -- the token stays out of argv and out of the game server's environment (issue 11) -------------
+TOKEN = "Tok3n-" + "s" * 26
+
+FAKE_CURL = r"""#!/bin/sh
+# records what a real curl would be handed: its argv, its environment, and the header file it is
+# pointed at (content and modes), then answers as curl -w would
+out=$RECORD_DIR
+i=0
+for arg in "$@"; do i=$((i + 1)); printf '%s\n' "$arg" >> "$out/argv"; done
+tr '\0' '\n' < /proc/$$/environ > "$out/curl-environ"
+cat /proc/$$/cmdline | tr '\0' '\n' > "$out/cmdline"
+prev=
+for arg in "$@"; do
+    if [ "$prev" = "-H" ]; then
+        case $arg in @*) f=${arg#@}; cat "$f" > "$out/header"; stat -c '%a' "$f" > "$out/header-mode";
+                         stat -c '%a' "$(dirname "$f")" > "$out/dir-mode"; printf '%s\n' "$f" > "$out/header-path" ;; esac
+    fi
+    prev=$arg
+done
+printf '{"ok": true}\nHTTP_STATUS=%s' "${FAKE_STATUS:-200}"
+"""
+
+
+def fake_curl_env(tmp_path):
+    bin_dir, record, tmp = tmp_path / "bin", tmp_path / "record", tmp_path / "tmp"
+    for d in (bin_dir, record, tmp):
+        d.mkdir()
+    curl = bin_dir / "curl"
+    curl.write_text(FAKE_CURL)
+    curl.chmod(0o755)
+    server_env = tmp_path / "server-environ"
+    return record, tmp, server_env, {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}", "RECORD_DIR": str(record), "TMPDIR": str(tmp),
+        "ISLAND_TOKEN": TOKEN,
+        # the game server: what it was started with, read from the kernel, and what TMPDIR holds
+        "SERVER_COMMAND": f"sh -c 'tr \"\\0\" \"\\n\" < /proc/$$/environ > {server_env}; ls -A {tmp}' server",
+    }
+
+
+def test_the_token_is_never_on_curls_command_line_and_reaches_it_in_a_private_file(tmp_path):
+    record, tmp, _, env = fake_curl_env(tmp_path)
+    proc, _ = run_entry(tmp_path, "http://127.0.0.1:9", "269", "false", "1269", **env)
+    assert proc.returncode == 0, proc.stderr
+    argv = (record / "argv").read_text()
+    assert TOKEN not in argv and TOKEN not in (record / "cmdline").read_text()
+    assert TOKEN not in (record / "curl-environ").read_text()
+    assert (record / "header").read_text() == f"Authorization: Bearer {TOKEN}\n"
+    assert (record / "header-mode").read_text().strip() == "600"
+    assert (record / "dir-mode").read_text().strip() == "700"
+    assert (record / "header-path").read_text().startswith(str(tmp))
+
+
+def test_the_game_server_starts_without_the_token_and_the_file_is_gone(tmp_path):
+    record, tmp, server_env, env = fake_curl_env(tmp_path)
+    proc, _ = run_entry(tmp_path, "http://127.0.0.1:9", "269", "false", "1269", **env)
+    assert proc.returncode == 0, proc.stderr
+    environ = server_env.read_text()
+    assert "SERVER_COMMAND=" in environ  # it is the exec'd server's environment
+    assert TOKEN not in environ and "ISLAND_TOKEN" not in environ
+    assert list(tmp.iterdir()) == []  # the header file's directory was removed before the exec
+    assert "island-entry: starting: sh -c" in proc.stdout and TOKEN not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("status", ["409", "400", "403"])
+def test_any_refusal_fails_at_once_and_leaves_no_token_file(tmp_path, status):
+    record, tmp, server_env, env = fake_curl_env(tmp_path)
+    proc, _ = run_entry(tmp_path, "http://127.0.0.1:9", "269", "false", "1269", FAKE_STATUS=status, **env)
+    assert proc.returncode == 1 and f"registration refused by http://127.0.0.1:9/api/islands/269/register: " \
+        f"HTTP {status}" in proc.stderr
+    assert len((record / "argv").read_text().split("\n-X\n")) == 2  # one attempt, no retries
+    assert list(tmp.iterdir()) == [] and not server_env.exists()
+
+
+def test_a_token_with_a_line_break_is_refused_before_any_header_is_written(tmp_path):
+    record, tmp, _, env = fake_curl_env(tmp_path)
+    env["ISLAND_TOKEN"] = TOKEN + "\r\nX-Injected: 1"
+    proc, _ = run_entry(tmp_path, "http://127.0.0.1:9", "269", "false", "1269", **env)
+    assert proc.returncode == 1 and "line break" in proc.stderr
+    assert not (record / "argv").exists() and list(tmp.iterdir()) == []

@@ -149,7 +149,8 @@ def test_launch_defaults_from_settings():
 
 def test_launch_with_choices_and_overrides():
     checked = validate_launch(
-        Request("a", "weekly", "2021-09-18T23:30:07", "3Gi", "alpine:3.19", {"JAVA_OPTS": "-Xmx2g"}), IslandSettings())
+        Request("a", "weekly", "2021-09-18T23:30:07", "3Gi", "alpine:3.19", {"JAVA_OPTS": "-Xmx2g"}),
+        IslandSettings(images=["alpine:3.19"]))
     assert (checked.branch, checked.start_time) == ("weekly", "2021-09-18 23:30:07")
     assert (checked.memory_request, checked.memory_limit) == ("3Gi", "3Gi")
     assert checked.image == "alpine:3.19"

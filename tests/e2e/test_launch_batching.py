@@ -31,7 +31,8 @@ class HeldApply:
 
     def __call__(self, docs, timeout=60.0):
         docs = list(docs)
-        self.calls.append([d["metadata"]["name"] for d in docs])
+        # the pods only: each island's token Secret travels in the same apply, just before its pod
+        self.calls.append([d["metadata"]["name"] for d in docs if d.get("kind") == "Pod"])
         if len(self.calls) == 1:
             self.holding.set()
             assert self.release.wait(60), "the test never released the first apply"

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.slow
 
 
 def recover_now(env):
-    """`island-ssh recover` with stuck_after 0: rows whose apply was cut and left no pod are freed."""
+    """`island-ssh recover` with stuck_after 0: rows whose apply was cut and left no pod are
+    applied again (accepted launches are never released for it)."""
     settings = env.settings.replace(recover={"stuck_after": 0.0})
     report = run_recovery(settings, env.store, env.kubectl, env.service)
     assert not report.failed, report.summary_lines()

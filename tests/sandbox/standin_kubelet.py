@@ -56,27 +56,28 @@ class StandInKubelet:
             self._logs[(ns, name, c["name"])] = f"{name}/{c['name']} started on {self.node.name}\n".encode()
         self.report(ns, name, self._status(pod, "Running", running, True))
 
-    def _terminate(self, ns: str, name: str, reason: str, code: int) -> dict | None:
-        pod = self._pods.pop((ns, name), None)
-        if pod is None:
-            return None
+    def _terminate(self, ns: str, name: str, reason: str, code: int, uid: str | None = None) -> dict | None:
+        pod = self._pods.get((ns, name))
+        if pod is None or uid not in (None, pod["metadata"].get("uid")):
+            return None  # another incarnation of that name (re-created after a forced delete)
+        del self._pods[(ns, name)]
         done = {c["name"]: {"terminated": {"exitCode": code, "reason": reason, "finishedAt": _now()}}
                 for c in pod["spec"]["containers"]}
         return self._status(pod, "Failed" if code else "Succeeded", done, False)
 
-    async def stop_pod(self, namespace: str, name: str, grace_seconds: float) -> None:
-        status = self._terminate(namespace, name, "Error", 143)
+    async def stop_pod(self, namespace: str, name: str, grace_seconds: float, uid: str | None = None) -> None:
+        status = self._terminate(namespace, name, "Error", 143, uid)
         if status is not None:
-            self.report(namespace, name, status)
+            self.report(namespace, name, status, uid)
 
-    async def evict_pod(self, namespace: str, name: str, message: str) -> None:
-        status = self._terminate(namespace, name, "Error", 137)
+    async def evict_pod(self, namespace: str, name: str, message: str, uid: str | None = None) -> None:
+        status = self._terminate(namespace, name, "Error", 137, uid)
         if status is not None:
             status.update(reason="Evicted", message=message, phase="Failed")
-            self.report(namespace, name, status)
+            self.report(namespace, name, status, uid)
 
     async def exec(self, namespace: str, name: str, container: str, argv: list[str],
-                   stdin: bytes | None, timeout: float = 60.0) -> tuple[int, bytes, bytes]:
+                   stdin: bytes | None, timeout: float = 60.0, uid: str | None = None) -> tuple[int, bytes, bytes]:
         if (namespace, name) not in self._pods:
             raise LookupError(f"pod {name} is not running on {self.node.name}")
         proc = await asyncio.create_subprocess_exec(
@@ -85,7 +86,8 @@ class StandInKubelet:
         out, err = await asyncio.wait_for(proc.communicate(stdin or b""), timeout)
         return proc.returncode or 0, out, err
 
-    def logs(self, namespace: str, name: str, container: str, tail_lines: int | None = None) -> bytes:
+    def logs(self, namespace: str, name: str, container: str, tail_lines: int | None = None,
+             uid: str | None = None) -> bytes:
         data = self._logs.get((namespace, name, container), b"")
         if tail_lines is not None:
             data = b"".join(data.splitlines(keepends=True)[-tail_lines:]) if tail_lines else b""

@@ -13,7 +13,7 @@ from sandbox.helpers import LineReader, dump
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not real_kubelet_available(),
-                                 reason="island_ssh/sandbox/kubelet.py (the kubelet helper's) is not there yet")]
+                                 reason="island_sandbox/kubelet.py (the kubelet helper's) is not there yet")]
 
 # The "game server": a second after start it listens on the pod's address; the probe sees it and
 # the pod turns ready. It logs two lines, so `kubectl logs` has something to show. (The pause is

@@ -259,6 +259,9 @@ def test_exec_and_logs_round_trip(standin_cluster):
     assert (echoed.returncode, echoed.stdout) == (0, "through stdin\n")
     assert c.kubectl_ok("logs", "shell", "-c", "server", "--tail=1") == "shell/server started on " \
         + c.get_json("pod", "shell")["spec"]["nodeName"] + "\n"
+    # --limit-bytes: the first that many bytes of what would be sent (after --tail), as the kubelet
+    assert c.kubectl_ok("logs", "shell", "-c", "server", "--tail=1", "--limit-bytes=9") == "shell/ser"
+    assert c.kubectl_ok("logs", "shell", "-c", "server", "-f", "--limit-bytes=5", timeout=10) == "shell"
     force_delete(c, "shell")
 
 

@@ -100,8 +100,8 @@ def test_env_resolves_downward_api_expansion_and_pod_ip():
         "127.0.0.11", "altraserver-liudianbo-dev-269", "islands", "node-dev-1", "altraserver")
     assert env["LIMIT"] == "2048" and env["LANG"] == "C.UTF-8" and env["SANDBOX_POD_IP"] == "127.0.0.11"
 
-    with pytest.raises(ContainerConfigError, match="secretKeyRef"):
-        container_env({"env": [{"name": "S", "valueFrom": {"secretKeyRef": {"name": "x", "key": "y"}}}]}, FACTS, {})
+    with pytest.raises(ContainerConfigError, match="configMapKeyRef"):
+        container_env({"env": [{"name": "S", "valueFrom": {"configMapKeyRef": {"name": "x", "key": "y"}}}]}, FACTS, {})
     with pytest.raises(ContainerConfigError, match="fieldPath"):
         container_env({"env": [{"name": "S", "valueFrom": {"fieldRef": {"fieldPath": "spec.nope"}}}]}, FACTS, {})
 

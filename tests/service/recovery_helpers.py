@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from island_ssh.core.names import MANAGED_SELECTOR
 from island_ssh.store import IslandRow
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=timezone.utc)
@@ -88,6 +89,7 @@ def clear_cluster(env) -> None:
         env.kubectl.run("delete", "pod", *names, "--grace-period=0", "--wait=true", "--ignore-not-found=true",
                         timeout=120)
     wait_for(lambda: not pod_names(env), 60, "all island pods gone")
+    env.kubectl.run("delete", "secret", "-l", MANAGED_SELECTOR, "--ignore-not-found=true", timeout=120)
     for row in env.store.active():
         env.store.release(row.island_id, row.generation, "TestCleanup")
     with env.store.db.connect() as conn, conn.cursor() as cur:

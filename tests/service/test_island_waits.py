@@ -31,7 +31,7 @@ def test_deleting_an_island_still_applying_waits_out_the_apply_on_the_clock_then
     clock = ManualClock(step=APPLY_SETTLE_SECONDS + 1)  # each reading jumps past the wait
     deleted = IslandService(settings, fresh_store, kubectl, clock=clock).delete(row.island_id)
     assert (deleted.state, deleted.reason) == ("deleted", "NotFound")  # no pod ever came: the id is free
-    assert kubectl.verbs == ["delete_pod"]
+    assert kubectl.verbs == ["delete_pod", "delete_token_secret"]  # the token goes with the island
     assert clock.now == 2 * clock.step  # it did wait: read the clock for its deadline and once past it
 
 

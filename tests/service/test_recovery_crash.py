@@ -84,7 +84,7 @@ def test_sigkill_mid_burst_then_one_recover_leaves_mysql_and_cluster_agreeing(en
 
 def test_two_runs_at_once_exactly_one_acts(env, tmp_path):
     config = write_config(env.settings, tmp_path / "island.yaml", recover={"stuck_after": 0})
-    row = stuck_row(env, "twice")
+    row = stuck_row(env, "twice", "allocated")
     db = env.settings.database
     blocker = pymysql.connect(host=db.host, port=db.port, user=db.user, password=db.password, database=db.name,
                               autocommit=False, connect_timeout=5, read_timeout=30)

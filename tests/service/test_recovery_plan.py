@@ -46,13 +46,31 @@ def test_lost_is_released_after_the_grace_period_only():
     assert "lost for 301 s" in a.message
 
 
-@pytest.mark.parametrize("state", ["allocated", "applying"])
-def test_stuck_rows_are_released_or_applied_again_after_the_limit(state):
-    assert plan([row(3, state, age=100)], []) == []
-    (a,) = plan([row(3, state, age=400)], [])
+def test_an_allocated_row_is_released_or_applied_again_after_the_limit():
+    # allocated: the launch never answered 201 (the process died before queueing its apply)
+    assert plan([row(3, "allocated", age=100)], []) == []
+    (a,) = plan([row(3, "allocated", age=400)], [])
     assert (a.kind, a.to_state, a.reason) == ("release_stuck", "deleted", "Stuck")
-    (a,) = plan([row(3, state, age=400)], [], settings=replace(SETTINGS, stuck_action="reapply"))
+    (a,) = plan([row(3, "allocated", age=400)], [], settings=replace(SETTINGS, stuck_action="reapply"))
     assert a.kind == "reapply"
+
+
+def test_an_applying_row_is_applied_again_never_released():
+    # accepted (201): an apply cut while kubectl ran is applied again once stuck_after has passed
+    assert plan([row(3, "applying", age=100)], []) == []
+    (a,) = plan([row(3, "applying", age=400)], [])
+    assert (a.kind, a.to_state, a.reason) == ("reapply", "applying", "Reapplied")
+
+
+def test_a_queued_row_waits_for_its_live_process_and_is_resumed_once_it_is_gone():
+    queued = replace(row(3, "applying", age=4000), applier="db/island_ssh.applier.0123")
+    assert plan([queued], []) == []  # its process lives: its worker applies it, however long
+    (a,) = plan_recovery([queued], [], [], now=NOW.timestamp(), settings=SETTINGS, islands=ISLANDS,
+                         resumable={3})
+    assert (a.kind, a.island_id, a.to_state) == ("reapply", 3, "applying")
+    (a,) = plan_recovery([replace(queued, state_since=NOW)], [], [], now=NOW.timestamp(), settings=SETTINGS,
+                         islands=ISLANDS, resumable={3})
+    assert a.kind == "reapply"  # no stuck_after wait: nobody is applying it
 
 
 def test_a_stuck_row_with_its_pod_follows_the_pod():
@@ -85,6 +103,15 @@ def test_an_orphan_pod_naming_a_free_id_is_adopted_with_what_it_carries():
     assert a.adopt["token"] == "tok-" + "x" * 20
     assert a.adopt["overrides"] == {"adopted_from": a.pod, "memory": "128Mi", "image": "my/image:1"}
     assert "tok-" not in repr(a) and "tok-" not in str(a.as_dict())
+    assert a.adopt["owner_id"] is None  # a pod made before ids: the store takes the name as the id
+
+
+@pytest.mark.parametrize("annotated, kept", [("u-1001", "u-1001"), ("bad\nid", None), ("", None)])
+def test_an_adopted_pod_keeps_its_owners_id(annotated, kept):
+    orphan = pod(9, "ready", owner="王伟")
+    orphan["metadata"]["annotations"]["island-ssh/owner-id"] = annotated
+    (a,) = plan([], [orphan])
+    assert (a.kind, a.adopt["owner"], a.adopt["owner_id"]) == ("adopt", "王伟", kept)
 
 
 @pytest.mark.parametrize("action, kind", [("delete", "delete_orphan"), ("report", "report_orphan")])
@@ -144,3 +171,13 @@ def test_orphan_registrations_are_removed():
 def test_counts_cover_every_kind():
     counts = count_by_kind(plan([row(1, "ready"), row(2, "lost", age=1000)], [pod(3)]))
     assert counts["lost"] == 1 and counts["release"] == 1 and counts["adopt"] == 1 and sum(counts.values()) == 3
+
+
+def test_token_secrets_of_islands_no_row_holds_are_swept_by_id_and_generation():
+    secrets = [{"name": "island-ssh-token-5", "island_id": "5", "generation": "3"},   # island 5 is live
+               {"name": "island-ssh-token-6", "island_id": "6", "generation": "2"},   # island 6 is gone
+               {"name": "island-ssh-token-x", "island_id": "x", "generation": "1"}]   # not an id: left alone
+    actions = plan_recovery([row(5, "ready", generation=3)], [pod(5, generation="3")], [], now=NOW.timestamp(),
+                            settings=SETTINGS, islands=ISLANDS, token_secrets=secrets)
+    assert [(a.kind, a.island_id, a.generation) for a in actions] == [("remove_secret", 6, 2)]
+    assert count_by_kind(actions)["remove_secret"] == 1

@@ -83,21 +83,25 @@ def test_pod_gone_marks_the_island_lost_then_releases_it_after_the_grace(env):
     assert row.island_id == ID_RANGE["id_min"]
 
 
-@pytest.mark.parametrize("state", ["allocated", "applying"])
-def test_stuck_rows_without_pod_are_released(env, state):
-    row = stuck_row(env, "stuck1", state)
-    assert kinds(recover(env, stuck_after=300)) == []  # young: a launch may still be applying it
+def test_an_allocated_row_without_pod_is_released(env):
+    # allocated, never queued: the launch never answered 201
+    row = stuck_row(env, "stuck1", "allocated")
+    assert kinds(recover(env, stuck_after=300)) == []  # young: a launch may still be queueing it
     report = recover(env, stuck_after=300, now=time.time() + 301)
     assert kinds(report) == [("release_stuck", "done")]
     assert env.store.get(row.island_id).state == "deleted"
 
 
-def test_stuck_row_applied_again_when_configured(env):
+def test_an_applying_row_without_pod_is_applied_again_not_released(env):
+    # applying, not queued (its kubectl apply was cut): accepted, so applied again past stuck_after
     row = stuck_row(env, "stuck2")
-    report = recover(env, stuck_after=0, stuck_action="reapply")
-    assert kinds(report) == [("reapply", "done")]
+    assert kinds(recover(env, stuck_after=300)) == []  # young: its kubectl may still be running
+    report = recover(env, stuck_after=300, now=time.time() + 301)
+    assert kinds(report) == [("reapply", "done")], report.summary_lines()
     again = env.store.get(row.island_id)
-    assert again.generation == row.generation + 1 and again.state == "applying"
+    # same island, same generation: a new token (only its hash was stored) and its pod applied
+    assert (again.generation, again.state, again.reason) == (row.generation, "applying", "Reapplied")
+    assert again.token_hash != row.token_hash and again.applier is None
     pod = wait_for(lambda: env.kubectl.pod(row.pod_name), 20, "the re-applied pod")
     assert pod["metadata"]["labels"]["island-ssh/generation"] == str(again.generation)
     # with no tracker running, the next run brings the row to what its pod shows
@@ -105,6 +109,20 @@ def test_stuck_row_applied_again_when_configured(env):
     report = recover(env, stuck_after=0)
     assert kinds(report) == [("sync", "done")]
     assert env.store.get(row.island_id).state in ("creating", "starting", "ready")
+
+
+def test_an_applying_row_that_can_no_longer_be_applied_is_released_with_the_reason(env):
+    # accepted with an image the allow-list has since dropped: nobody can apply it any more
+    row = env.store.allocate(owner="stuck3", branch="dev", pod_name_fn=lambda i: pod_name("stuck3", "dev", i),
+                             overrides={"image": "registry.example/gone:1"},
+                             token_hash=hash_token(secrets.token_urlsafe(24)), settings=env.settings.islands)
+    env.store.transition(row.island_id, row.generation, "applying", "Applying", "", expected_from="allocated")
+    report = recover(env, stuck_after=0)
+    assert kinds(report) == [("reapply", "done")], report.summary_lines()
+    assert "released" in report.outcomes[0].detail and "registry.example/gone:1" in report.outcomes[0].detail
+    gone = env.store.get(row.island_id)
+    assert (gone.state, gone.reason) == ("deleted", "ReapplyRefused")
+    assert "registry.example/gone:1" in gone.message and env.kubectl.pod(row.pod_name) is None
 
 
 def test_orphan_pod_naming_a_free_id_is_adopted_and_followed(env):
@@ -132,7 +150,9 @@ def test_orphan_pod_deleted_or_only_reported_by_config(env, action, survives):
     (row,) = ready_islands(env, f"orphan-{action}")
     env.store.release(row.island_id, row.generation, "TestForgot")
     report = recover(env, orphan_action=action)
-    assert kinds(report) == [(f"{action}_orphan", "done" if action == "delete" else "reported")]
+    # the released island's token Secret is swept too (its id is held by no row)
+    assert kinds(report) == sorted([(f"{action}_orphan", "done" if action == "delete" else "reported"),
+                                    ("remove_secret", "done")])
     assert (row.pod_name in pod_names(env)) is survives
     assert env.store.get(row.island_id).state == "deleted"
 
@@ -174,7 +194,7 @@ def test_registration_rows_of_absent_islands_are_removed(env):
 def test_dry_run_changes_nothing_then_a_real_run_repairs_everything(env):
     ready, lost = ready_islands(env, "dry1", "dry2")
     env.kubectl.delete_pod(lost.pod_name, grace_period=0, force=True, wait=True)
-    stuck = stuck_row(env, "dry3")
+    stuck = stuck_row(env, "dry3", "allocated")
     env.kubectl.apply([stray_pod(None, "stray-dry")])
     insert_registration(env, 778)
     before = snapshot(env)
@@ -192,7 +212,7 @@ def test_dry_run_changes_nothing_then_a_real_run_repairs_everything(env):
 
 
 def test_a_run_while_another_holds_the_lock_does_nothing(env):
-    stuck_row(env, "locked1")
+    stuck_row(env, "locked1", "allocated")
     with env.store.named_lock(env.settings.recover.lock_name) as acquired:
         assert acquired
         report = recover(env, stuck_after=0)

@@ -34,7 +34,10 @@ def test_inline_stdin_body_cannot_end_the_here_document_early():
     assert base64.b64decode(body) == evil
 
 
-@pytest.mark.parametrize("shell", ["bash", "dash"])
+LOCAL_SHELLS = ["bash", "dash", "zsh"]  # zsh: APT_PACKAGES in island.sh
+
+
+@pytest.mark.parametrize("shell", LOCAL_SHELLS)
 @pytest.mark.parametrize(
     "command, stdin",
     [
@@ -61,6 +64,43 @@ def test_framed_command_runs_in_a_local_shell(shell, command, stdin):
     assert out.body == expected.stdout
     assert bool(err.body) == bool(expected.stderr)
     assert out.trailing == b"after\n"
+
+
+@pytest.mark.parametrize("shell", [*LOCAL_SHELLS, "bash --posix"])
+@pytest.mark.parametrize("broken", ["echo 'unbalanced", "fi", "if true; then", "echo $(", 'echo "x', "(", "done"])
+def test_a_syntax_error_leaves_the_next_commands_intact(shell, broken, tmp_path):
+    """bash 5.2 took the first word after an eval syntax error as a plain word: `{` failed."""
+    uploaded = tmp_path / "stdin"  # the frame removes it, as it does an uploaded stdin file
+    uploaded.write_bytes(b"")
+    frames = [framing.frame_command(broken, "1" * 16)]
+    frames += [framing.frame_command("echo still", f"{n}" * 16, **kw)
+               for n, kw in ((2, {}), (3, {"stdin_path": str(uploaded)}), (4, {"stdin_inline": b"x"}))]
+    script = framing.frame_sync("0" * 16).script + b"".join(f.script for f in frames)
+    done = subprocess.run(shell.split(), input=script, capture_output=True, timeout=10)
+    for n in (2, 3, 4):
+        assert b"still\n" + framing.marker("END", f"{n}" * 16) + b" 0\n" in done.stdout, done.stderr
+
+
+@pytest.mark.parametrize("shell", [*LOCAL_SHELLS, "bash --posix"])
+def test_sync_undoes_what_a_profile_set(shell):
+    profile = (b"set -eu; set -x; trap 'echo ERR-TRAP' ERR 2>/dev/null; "
+               b"trap 'echo DEBUG-TRAP' DEBUG 2>/dev/null; trap 'echo EXIT-TRAP' EXIT; set -C; true\n")
+    if shell == "zsh":
+        profile = b"setopt nounset xtrace; trap 'echo EXIT-TRAP' EXIT; true\n"
+    if shell == "dash":
+        profile = b"set -eu; set -x; trap 'echo EXIT-TRAP' EXIT; set -C; true\n"
+    framed = framing.frame_command('false; echo "${UNSET_VAR}x" >/dev/null; echo ok; echo err >&2', "1" * 16)
+    script = profile + framing.frame_sync("0" * 16).script + framed.script
+    done = subprocess.run(shell.split(), input=script, capture_output=True, timeout=10)
+    out = done.stdout.split(framing.marker("READY", "0" * 16))[1]
+    err = done.stderr.split(framing.marker("READY", "0" * 16))[1]
+    assert out.split(b"\n", 1)[1] == b"ok\n" + framing.marker("END", "1" * 16) + b" 0\n"
+    assert err == b"\nerr\n" + framing.marker("END", "1" * 16) + b"\n"
+
+
+def test_upload_path_is_found_among_rc_noise():
+    assert framing.upload_path(b"hello from .bashrc\nISLAND_SSH_PATH_ab /tmp/x y\n", "ab") == "/tmp/x y"
+    assert framing.upload_path(b"ISLAND_SSH_PATH_other /tmp/z\n", "ab") is None
 
 
 def test_scanner_finds_marker_split_at_every_offset():

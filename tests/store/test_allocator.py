@@ -127,3 +127,42 @@ def test_two_processes_of_16_threads_never_share_an_id(fresh_store):
     assert len(burst.ids) == len(set(burst.ids)) == 320
     assert sorted(burst.ids) == list(range(1, 321))
     assert {r.island_id for r in fresh_store.active()} == set(burst.ids)
+
+
+@pytest.mark.parametrize("owner, owner_id", [
+    ("王伟", "u-1001"),
+    ("王伟", "王伟@工作室"),
+    ("$(reboot)", "`id`; DROP TABLE islands; --"),
+    ("a'b\"c", "{{ 7*7 }}"),
+    ("x", "é" * 128),
+])
+def test_owner_id_round_trips_beside_the_name(fresh_store, owner, owner_id):
+    settings = IslandSettings(id_min=1, id_max=3)
+    row = allocate(fresh_store, settings, owner=owner, owner_id=owner_id)
+    stored = fresh_store.get(row.island_id)
+    assert (row.owner, row.owner_id) == (stored.owner, stored.owner_id) == (owner, owner_id)
+    assert fresh_store.list(owner_id=owner_id) == [stored]
+    assert fresh_store.list(owner_id=owner_id + " ") == []  # exact: no trimming, no case folding
+    restarted = fresh_store.restart(row.island_id, row.generation, TOKEN_HASH)
+    assert restarted.owner_id == owner_id  # a restart keeps whose it is
+
+
+def test_without_an_owner_id_the_name_is_the_id(fresh_store):
+    row = allocate(fresh_store, IslandSettings(id_min=1, id_max=3), owner="刘电波")
+    assert row.owner_id == fresh_store.get(row.island_id).owner_id == "刘电波"
+
+
+@pytest.mark.parametrize("owner_id, message", [
+    ("", "owner_id: is empty"),
+    (" u-1", "owner_id: starts or ends with white space"),
+    ("u\n1", r"owner_id: contains a control character \(U\+000A\)"),
+    ("u\x001", r"owner_id: contains a control character \(U\+0000\)"),
+    ("\ud800", "owner_id: contains a lone surrogate"),
+    ("x" * 129, "owner_id: 129 characters; at most 128"),
+    (42, "owner_id: expected text, got int"),
+])
+def test_a_bad_owner_id_is_refused_before_any_id_is_taken(fresh_store, owner_id, message):
+    settings = IslandSettings(id_min=1, id_max=3)
+    with pytest.raises(InvalidInput, match=message):
+        allocate(fresh_store, settings, owner_id=owner_id)
+    assert fresh_store.active() == []

@@ -79,7 +79,8 @@ def test_a_half_applied_migration_is_reported_and_never_continued(mariadb):
             assert "half_one" in _tables(store) and "half_two" not in _tables(store)
             # neither a second migrate nor start-up goes on from a half-applied state
             for attempt in (store.migrate, store.check_schema):
-                with pytest.raises(StoreError, match=r"0003_broken was started .* never recorded as done"):
+                label = f"{len(load_migrations()) + 1:04d}_broken"
+                with pytest.raises(StoreError, match=rf"{label} was started .* never recorded as done"):
                     attempt()
         # the released code (without the broken file) refuses too: the database knows more than it
         with Store(settings) as store, pytest.raises(StoreError, match="half-applied"):
@@ -132,3 +133,32 @@ def test_a_renamed_registration_table_is_reported(mariadb):
 def test_statements_split_at_semicolons_ending_a_line_only():
     sql = "-- a comment; with a semicolon\nCREATE TABLE a (x VARCHAR(3) DEFAULT ';');\n\nDROP TABLE b ;  \n"
     assert split_statements(sql) == ["CREATE TABLE a (x VARCHAR(3) DEFAULT ';')", "DROP TABLE b"]
+
+
+def test_the_owner_id_migration_upgrades_a_database_holding_old_rows(mariadb):
+    """Rows written before ids existed keep their owners: owner_id becomes the name the old
+    permission checks compared, free slots stay without one, and the store reads them back."""
+    before = next(m.version for m in load_migrations() if m.name == "owner_id") - 1
+    with temporary_database(mariadb, "ownerid") as name, Store(mariadb.settings(name)) as store:
+        assert store.migrate(target=before)[-1] == before
+
+        def old_rows(cur):
+            cur.executemany(
+                "INSERT INTO islands (island_id, generation, state, pod_name, owner, branch, port_base, created_at) "
+                "VALUES (%s, %s, %s, %s, %s, 'dev', %s, UTC_TIMESTAMP(6))",
+                [(1, 1, "ready", "altraserver-liudianbo-dev-1", "刘电波", 30807),
+                 (2, 3, "allocated", "altraserver-u1-dev-2", "a'b\"c $(reboot)", 30810),
+                 (3, 0, "deleted", None, None, None)])
+        store.db.transaction(old_rows)
+        store.migrate()
+        assert store.check_schema() == store.code_schema_version
+        rows = {i: store.db.transaction(lambda cur, i=i: _owner_columns(cur, i)) for i in (1, 2, 3)}
+        assert rows == {1: ("刘电波", "刘电波"), 2: ("a'b\"c $(reboot)", "a'b\"c $(reboot)"), 3: (None, None)}
+        assert store.get(1).owner_id == "刘电波"
+        assert [r.island_id for r in store.list(owner_id="刘电波")] == [1]
+
+
+def _owner_columns(cur, island_id: int) -> tuple:
+    cur.execute("SELECT owner, owner_id FROM islands WHERE island_id = %s", (island_id,))
+    row = cur.fetchone()
+    return row["owner"], row["owner_id"]

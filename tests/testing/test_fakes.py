@@ -38,7 +38,9 @@ def test_fake_kubectl_verbs_have_the_real_signatures():
 
 def test_fake_shell_and_stream_have_the_real_signatures():
     assert inspect.signature(FakeShell.run) == inspect.signature(RemoteShell.run)
-    assert list(inspect.signature(FakeShell.stream).parameters) == ["self", "command"]  # kube.Shell's
+    # kube.Shell's: the command, and keywords only (whose work it is, the stream's bounds)
+    assert list(inspect.signature(FakeShell.stream).parameters) == ["self", "command", "purpose", "max_line",
+                                                                    "max_buffered"]
     for name in ("get_line", "lines_ready", "wait", "close"):
         assert inspect.signature(getattr(FakeStream, name)) == inspect.signature(getattr(Stream, name)), name
     assert isinstance(inspect.getattr_static(FakeStream, "stderr"), property)
@@ -152,7 +154,8 @@ def test_fake_kubectl_exec_and_logs_answer_for_pods_that_exist():
     assert kubectl.exec("island-4", "altraserver", ["cat"], stdin=b"x").stdout == "island-4 altraserver ['cat'] b'x'"
     kubectl.log_text["island-4"] = "one\ntwo\nthree\n"
     assert kubectl.logs("island-4", "altraserver", tail=2) == "two\nthree\n"
-    assert kubectl.calls[-1].kwargs == {"tail": 2, "timeout": 30.0}
+    assert kubectl.calls[-1].kwargs == {"tail": 2, "timeout": 30.0, "limit_bytes": None}
+    assert kubectl.logs("island-4", "altraserver", limit_bytes=5) == "one\nt"  # as --limit-bytes
 
 
 def test_fake_kubectl_runs_other_commands_through_its_fake_shell():

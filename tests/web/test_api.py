@@ -326,7 +326,7 @@ def test_http_errors_are_json(client, method, path, status):
 
 def test_me(client):
     data = body(client.get("/api/me", headers=bearer(ADMIN)))
-    assert data == {"user": "admin", "admin": True, "via": "token"}
+    assert data == {"user": "admin", "user_id": "admin", "admin": True, "via": "token"}
 
 
 def test_static_assets_are_served_by_the_app(client):
@@ -349,3 +349,37 @@ def test_the_spec_lists_every_api_route(app):
             path = rule.rule.replace("<int:island_id>", "{island_id}")
             served |= {(path, m) for m in rule.methods - {"HEAD", "OPTIONS"}}
     assert documented == served
+
+
+# -- logs: whose, how much, and when the channels are busy -------------------------------------------
+def test_logs_of_someone_elses_island_are_refused_before_kubectl(client, liu_island):
+    r = client.get(f"/api/islands/{liu_island.island_id}/logs", headers=bearer(BOB))
+    assert r.status_code == 403 and body(r)["error"] == "PermissionDenied"
+    assert "logs" in body(r)["message"]
+
+
+def logs_app(settings, store):
+    service = service_without_cluster(settings, store)
+    return service, create_app(settings, service=service).test_client()
+
+
+def test_logs_are_cut_at_the_limit_and_say_so(settings, store, liu_island):
+    service, client = logs_app(settings, store)
+    service.kubectl.apply([{"kind": "Pod", "metadata": {"name": liu_island.pod_name}}])
+    limit = settings.islands.log_limit_bytes
+    service.kubectl.log_text[liu_island.pod_name] = "".join(f"{n:07d} {'日志' * 40}\n" for n in range(9000))
+    data = body(client.get(f"/api/islands/{liu_island.island_id}/logs?tail=10000", headers=bearer(LIU)))
+    assert len(data["logs"].encode()) <= limit and data["logs"].endswith("\n") and data["logs"].startswith("0000000 ")
+    assert data["truncated"] is True and data["limit_bytes"] == limit and str(limit) in data["note"]
+    assert service.kubectl.calls[-1].kwargs["limit_bytes"] == limit + 1  # the API server reads no more
+    small = body(client.get(f"/api/islands/{liu_island.island_id}/logs?tail=3", headers=bearer(ADMIN)))
+    assert small["logs"].startswith("0008997 ") and small["truncated"] is False and small["note"] == ""
+
+
+def test_logs_answer_503_with_retry_after_when_every_read_channel_is_busy(settings, store, liu_island):
+    from island_ssh.core.errors import ReadChannelsBusy
+    service, client = logs_app(settings, store)
+    service.kubectl.fail("logs", ReadChannelsBusy("all 1 SSH channel for reading logs is busy; try again"))
+    r = client.get(f"/api/islands/{liu_island.island_id}/logs", headers=bearer(LIU))
+    assert r.status_code == 503 and r.headers["Retry-After"] and body(r)["error"] == "ReadChannelsBusy"
+    assert "try again" in body(r)["message"]

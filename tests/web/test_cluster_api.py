@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from fixtures.island import ask_time
+from fixtures.island import ask_time, fill_log
 from island_ssh_web import create_app
 from web_support import ADMIN, BOB, LIU, bearer, wait_for, web_settings
 
@@ -116,3 +116,23 @@ def test_logs_of_an_island_without_a_pod_say_so(client, island_env):
     logs = client.get(f"/api/islands/{island_id}/logs", headers=bearer(LIU))
     assert logs.status_code in (404, 502) and "Traceback" not in logs.get_data(as_text=True)
     assert logs.get_json()["message"]
+
+
+def test_logs_are_the_owners_and_admins_and_cut_at_the_limit(client, island_env):
+    """A server whose log is past islands.log_limit_bytes (1 MiB): the API returns at most that,
+    cut at a whole line, and says so; another tester may not read it, an admin may."""
+    limit = island_env.settings.islands.log_limit_bytes
+    r = client.post("/api/islands", json={"branch": "dev"}, headers=bearer(LIU))
+    assert r.status_code == 201, r.get_json()
+    island_id = r.get_json()["id"]
+    island = ready(client, island_env, island_id)
+    fill_log(island["host_ip"], island["ports"][0], queries=limit // 8000 + 60)
+    url = f"/api/islands/{island_id}/logs?tail=10000"
+    data = wait_for(lambda: (d := client.get(url, headers=bearer(LIU)).get_json()).get("truncated") and d, 20,
+                    "the log to pass the limit")
+    assert 0 < len(data["logs"].encode()) <= limit and data["logs"].endswith("\n")
+    assert data["limit_bytes"] == limit and "log_limit_bytes" in data["note"]
+    denied = client.get(url, headers=bearer(BOB))
+    assert denied.status_code == 403 and "only its owner or an admin" in denied.get_json()["message"]
+    assert client.get(f"/api/islands/{island_id}/logs?tail=5", headers=bearer(ADMIN)).get_json()["truncated"] is False
+    island_env.cleanup()

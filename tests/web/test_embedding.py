@@ -3,12 +3,19 @@ own current_user hook."""
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 from flask import Flask, g, request
 
 from island_ssh.core.errors import ConfigError
+from island_ssh.core.identity import User
+from island_ssh.core.tokens import hash_token
 from island_ssh_web import create_blueprint
 from web_support import allocate, service_without_cluster, web_settings
+
+# the ``host`` app below keeps a hook of old (a plain name): it is the deprecated path, kept working
+pytestmark = pytest.mark.filterwarnings("ignore:current_user returned a plain name:DeprecationWarning")
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +82,52 @@ def test_a_host_without_a_secret_key_is_told_what_to_set(store, db_settings):
     app = Flask("no_secret")
     with pytest.raises(ConfigError, match="secret_key"):
         app.register_blueprint(create_blueprint(service_without_cluster(settings, store), current_user=lambda: "x"))
+
+
+def test_a_plain_name_from_the_hook_still_works_as_id_and_name_with_a_deprecation_warning(host):
+    app, row = host
+    client = app.test_client()
+    with pytest.warns(DeprecationWarning, match=r"current_user returned a plain name.*User\(id, name\)"):
+        me = client.get("/tools/islands/api/me", headers={"X-Host-User": "刘电波"}).get_json()
+    assert (me["user"], me["user_id"], me["admin"]) == ("刘电波", "刘电波", False)
+    with pytest.warns(DeprecationWarning):
+        island = client.get(f"/tools/islands/api/islands/{row.island_id}", headers={"X-Host-User": "刘电波"})
+    assert island.get_json()["can_change"] is True  # rows of old hold the name as owner_id
+
+
+@pytest.mark.parametrize("returned", [User("u-42", "刘电波"), ("u-42", "刘电波"), ("u-42", "刘电波", "ignored")],
+                         ids=["User", "pair", "object"])
+def test_a_hook_returning_a_user_id_and_name(store, db_settings, returned):
+    if isinstance(returned, tuple) and len(returned) == 3:
+        returned = type("HostUser", (), {"id": returned[0], "name": returned[1]})()
+    settings = web_settings(db_settings=db_settings, users={}, admins=["u-admin"])
+    app = Flask("table_import_ids")
+    app.secret_key = "host-secret"
+    app.register_blueprint(create_blueprint(service_without_cluster(settings, store), current_user=lambda: returned),
+                           url_prefix="/t")
+    mine = store.allocate("刘电波", "dev", lambda i: f"altraserver-t-dev-{i}", {}, hash_token("t" * 32),
+                          settings.islands, owner_id="u-42")
+    namesake = store.allocate("刘电波", "dev", lambda i: f"altraserver-t-dev-{i}", {}, hash_token("t" * 32),
+                              settings.islands, owner_id="u-43")
+    try:
+        client = app.test_client()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DeprecationWarning)  # no warning for the new forms
+            me = client.get("/t/api/me").get_json()
+            islands = client.get("/t/api/islands").get_json()["islands"]
+        assert (me["user"], me["user_id"], me["admin"]) == ("刘电波", "u-42", False)
+        can = {i["id"]: i["can_change"] for i in islands}
+        assert can[mine.island_id] is True and can[namesake.island_id] is False
+    finally:
+        for row in (mine, namesake):
+            store.release(row.island_id, row.generation, "TestDone")
+
+
+def test_a_hook_returning_something_unusable_is_a_500_naming_the_hook(store, db_settings):
+    settings = web_settings(db_settings=db_settings, users={})
+    app = Flask("table_import_bad")
+    app.secret_key = "host-secret"
+    app.register_blueprint(create_blueprint(service_without_cluster(settings, store),
+                                            current_user=lambda: User("bad\nid", "x")), url_prefix="/t")
+    r = app.test_client().get("/t/api/me")
+    assert r.status_code == 500 and "current_user" in r.get_json()["message"]

@@ -62,7 +62,7 @@ def servers(island_env, tmp_path_factory):
     config = folder / "island.yaml"
     sections = {k: v for k, v in dataclasses.asdict(settings).items() if isinstance(v, dict)}
     config.write_text(yaml.safe_dump(sections, allow_unicode=True))
-    env = {**os.environ, "ISLAND_SSH_CONFIG": str(config), "ISLAND_SSH_WEB_SECRET_KEY": "shared-by-all-workers"}
+    env = {**os.environ, "ISLAND_SSH_CONFIG": str(config), "ISLAND_SSH_WEB_SECRET_KEY": "shared-by-all-workers-0123456789abcdef"}
     ports = free_port(), free_port()
     procs = [
         start([str(VENV_BIN / "island-ssh"), "serve", "--port", str(ports[0])], env, folder / "serve.log"),

@@ -13,9 +13,10 @@ from island_ssh.core.tokens import hash_token
 from island_ssh.service.islands import IslandService
 from island_ssh.testing.fakes import FakeKubectl
 
-TOKENS = {"tok-liu-0123456789abcdef": "刘电波", "tok-bob-0123456789abcdef": "bob",
-          "tok-root-0123456789abcdef": "admin"}
-LIU, BOB, ADMIN = "tok-liu-0123456789abcdef", "tok-bob-0123456789abcdef", "tok-root-0123456789abcdef"
+# at least 32 characters each: the app refuses shorter tokens at start (island_ssh_web.auth.MIN_SECRET)
+LIU, BOB, ADMIN = ("tok-liu-0123456789abcdef0123456789", "tok-bob-0123456789abcdef0123456789",
+                   "tok-root-0123456789abcdef0123456789")
+TOKENS = {LIU: "刘电波", BOB: "bob", ADMIN: "admin"}
 
 
 def web_settings(base=None, db_settings=None, **web):

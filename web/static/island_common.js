@@ -10,7 +10,8 @@
      island_ssh.core.names, embedded in the page (also GET /api/vocabulary); never copied here. */
   Island.vocabulary = JSON.parse(document.getElementById("island-vocabulary").textContent);
 
-  Island.user = body.dataset.user || "";
+  Island.user = body.dataset.user || ""; // display name: shown, never compared
+  Island.userId = body.dataset.userId || ""; // what "mine" compares with island.owner_id
   Island.admin = body.dataset.admin === "true";
   Island.apiBase = body.dataset.api; // .../api/islands
   Island.eventsUrl = body.dataset.events; // .../api/events

@@ -165,7 +165,8 @@
     return I.api("GET", url).then(function (data) {
       var pre = $("logs");
       var atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
-      pre.textContent = data.logs || I.t("logs.empty");
+      // a log past islands.log_limit_bytes comes cut (its start): say so where the reader looks next
+      pre.textContent = (data.logs || I.t("logs.empty")) + (data.truncated ? "\n[" + data.note + "]" : "");
       pre.classList.remove("error");
       if (atBottom) pre.scrollTop = pre.scrollHeight;
     }, function (e) { $("logs").textContent = e.message; $("logs").classList.add("error"); });
@@ -181,7 +182,8 @@
   load().then(function () {
     var lastId = events.length ? events[events.length - 1].id : null;
     I.live({ after: lastId, onTransition: onTransition, poll: load });
-    if (["starting", "ready", "failed"].indexOf(island.state) >= 0) loadLogs();
+    // logs are the owner's and admins' (can_change): others would only get the 403 in the panel
+    if (island.can_change && ["starting", "ready", "failed"].indexOf(island.state) >= 0) loadLogs();
   }, function (e) { I.toast(e.message, "error"); });
   setInterval(tick, 1000);
 })();

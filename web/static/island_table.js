@@ -26,7 +26,7 @@
 
   function shown(island) {
     var f = filters();
-    if (f.mine && island.owner !== I.user) return false;
+    if (f.mine && island.owner_id !== I.userId) return false; // by id: a namesake's islands are not mine
     if (f.branch && island.branch !== f.branch) return false;
     if (f.state && island.state !== f.state) return false;
     if (!f.deleted && island.state === "deleted") return false;
