@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 from island_ssh.core.errors import ConfigError, InvalidField
 from island_ssh.core.settings import IslandSettings
-from island_ssh.core.validate import _show, validate_image
+from island_ssh.core.image_refs import show as _show, validate_image
 
 BASELINE_CAPABILITIES = frozenset({
     "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",

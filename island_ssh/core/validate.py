@@ -19,13 +19,15 @@ from typing import Any
 from island_ssh.core.clock import ClockError, ClockRequest, parse_clock_request, parse_wall_time
 from island_ssh.core.settings import IslandSettings
 from island_ssh.core.errors import InvalidField  # lives with the family; callers import it from here too
+from island_ssh.core.image_refs import (IMAGE_MAX, require_text as _require_text, show as _show,  # noqa: F401
+                                       validate_image)
+from island_ssh.core.pod_policy import check_image
 from island_ssh.core.quantity import parse_quantity
 
 OWNER_MAX = 64
 ENV_MAX_VARS = 32
 ENV_VALUE_MAX = 4096
 ENV_NAME_MAX = 128
-IMAGE_MAX = 255
 MEMORY_MIN = 64 * 2**20
 MEMORY_MAX = 64 * 2**30
 
@@ -54,26 +56,7 @@ RESERVED_ENV_PREFIXES = ("FAKETIME_", "LD_", "ISLAND_SSH_")
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _QUANTITY = re.compile(r"([0-9]+)(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?\Z")
-# The distribution reference grammar, simplified: [registry[:port]/]path[:tag][@digest].
-_IMAGE = re.compile(
-    r"(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
-    r"(?::[0-9]{1,5})?/)?"
-    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
-    r"(?:@[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,})?\Z"
-)
 _BRANCH = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?\Z")
-
-
-def _show(value: object) -> str:
-    shown = repr(value)
-    return shown if len(shown) <= 40 else shown[:37] + "..."
-
-
-def _require_text(field: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise InvalidField(field, f"expected text, got {type(value).__name__}")
-    return value
 
 
 def _check_encodable(field: str, value: str) -> None:
@@ -156,17 +139,6 @@ def validate_memory_pair(request: object, limit: object) -> tuple[str, str]:
     if memory_bytes(req) > memory_bytes(lim):
         raise InvalidField("memory request", f"{req} is above the limit {lim}; raise the limit or lower the request")
     return req, lim
-
-
-def validate_image(value: object) -> str:
-    text = _require_text("image", value).strip()
-    if not text:
-        raise InvalidField("image", "is empty")
-    if len(text) > IMAGE_MAX:
-        raise InvalidField("image", f"{len(text)} characters; at most {IMAGE_MAX}")
-    if not _IMAGE.match(text):
-        raise InvalidField("image", f"{_show(text)} is not an image reference like repo/name:tag")
-    return text
 
 
 def validate_env(value: object) -> dict[str, str]:
@@ -270,8 +242,6 @@ def validate_launch(request: Any, settings: IslandSettings) -> ValidLaunch:
         request_q, limit_q = settings.memory_request, settings.memory_limit
     request_q, limit_q = validate_memory_pair(request_q, limit_q)
     image = attr("image")
-    # imported here: pod_policy builds on this module's validate_image
-    from island_ssh.core.pod_policy import check_image
     custom_image = check_image(image, settings, admin=attr("is_admin") is True) if image else None
     return ValidLaunch(
         owner=owner, branch=branch, start_time=start_time, memory_request=request_q, memory_limit=limit_q,

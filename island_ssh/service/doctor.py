@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import secrets
 import socket
-from dataclasses import dataclass
 from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
@@ -24,21 +23,8 @@ from island_ssh.resources import load_template
 from island_ssh.core.errors import ConfigError, IslandError, KubectlError, NotFound
 from island_ssh.kube.rights import RBAC_FILE, REQUIRED as REQUIRED_RIGHTS
 
-OK, FAIL, WARN, SKIP = "ok", "FAIL", "warn", "skip"
-EXIT_CONFIG, EXIT_UNREACHABLE, EXIT_KUBECTL, EXIT_PERMISSION = 3, 7, 8, 5
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: str
-    """ok | FAIL | warn (could not be fully checked) | skip (an earlier check failed)"""
-    detail: str
-    exit_code: int = 0
-    """The CLI's exit code for this failure (see island_ssh.cli.main)."""
-
-    def as_dict(self) -> dict:
-        return {"name": self.name, "status": self.status.lower(), "detail": self.detail}
+from island_ssh.service.check import (EXIT_CONFIG, EXIT_KUBECTL, EXIT_PERMISSION, EXIT_UNREACHABLE,  # noqa: F401
+                                      FAIL, OK, SKIP, WARN, Check)
 
 
 class Doctor:

@@ -8,22 +8,21 @@ pool plus the watch, are configuration problems of the master: exit 3, like a ba
 from __future__ import annotations
 
 from island_ssh.core.errors import IslandError, LoginShellError, SessionLimitError
+from island_ssh.service.check import EXIT_CONFIG, EXIT_UNREACHABLE, FAIL, OK, WARN, Check
 
-EXIT_CONFIG, EXIT_UNREACHABLE = 3, 7
 SLOW_PROFILE = 1.0
 """A login profile taking longer than this is reported (each new shell channel waits for it)."""
 
 
 def check_login_shell(target):
     """The login shell, sshd's banner, what the profile prints (discarded) and how long it takes."""
-    from island_ssh.service import doctor as d  # Check lives there; imported when doctor runs
     from island_ssh.ssh.master_probe import probe_login_shell
     try:
         report = probe_login_shell(target)
     except (LoginShellError, SessionLimitError) as exc:
-        return d.Check("login shell", d.FAIL, exc.message, EXIT_CONFIG)
+        return Check("login shell", FAIL, exc.message, EXIT_CONFIG)
     except IslandError as exc:
-        return d.Check("login shell", d.FAIL, exc.message, EXIT_UNREACHABLE)
+        return Check("login shell", FAIL, exc.message, EXIT_UNREACHABLE)
     # a wrapper that execs another shell is worth saying; /bin/bash running /usr/bin/bash is not
     same = report.runs.rsplit("/", 1)[-1] == report.shell.rsplit("/", 1)[-1]
     runs = f" (runs {report.runs})" if report.runs and not same else ""
@@ -34,21 +33,20 @@ def check_login_shell(target):
         sample = (report.profile_stdout or report.profile_stderr)[:60].decode("utf-8", errors="replace")
         found += f", starting {sample!r}"
     if report.startup_seconds > min(SLOW_PROFILE, target.connect_timeout / 2):
-        return d.Check("login shell", d.WARN, f"{found}: every new shell channel waits that long; make the login "
+        return Check("login shell", WARN, f"{found}: every new shell channel waits that long; make the login "
                        f"profile quicker for non-interactive logins, and keep ssh.connect_timeout "
                        f"({target.connect_timeout:g}s) well above it")
-    return d.Check("login shell", d.OK, found)
+    return Check("login shell", OK, found)
 
 
 def check_sessions(target):
     """How many session channels one connection is granted (sshd MaxSessions) against pool + watch."""
-    from island_ssh.service import doctor as d
     from island_ssh.ssh.master_probe import probe_sessions
     try:
         report = probe_sessions(target)
     except IslandError as exc:
-        return d.Check("ssh sessions", d.FAIL, exc.message, EXIT_UNREACHABLE)
+        return Check("ssh sessions", FAIL, exc.message, EXIT_UNREACHABLE)
     if not report.enough:
-        return d.Check("ssh sessions", d.FAIL, report.advice, EXIT_CONFIG)
-    return d.Check("ssh sessions", d.OK, f"the master grants at least {report.wanted} sessions per connection "
+        return Check("ssh sessions", FAIL, report.advice, EXIT_CONFIG)
+    return Check("ssh sessions", OK, f"the master grants at least {report.wanted} sessions per connection "
                    f"(ssh.pool_size {target.pool_size} + the watch)")
