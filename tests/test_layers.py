@@ -24,6 +24,7 @@ CORE_RULE = "The core imports nothing of ours outside core and nothing that does
 FACES_RULE = "The faces (CLI, web) reach the edges only through the use cases"
 LAYERS_RULE = "Calls flow down"
 SANDBOX_RULE = "The library never imports the sandbox"
+CIRCLES_RULE = "No import circles"
 
 
 def lint(pythonpath: Path | None = None) -> subprocess.CompletedProcess:
@@ -77,6 +78,8 @@ def test_the_unchanged_copy_keeps_every_contract(tree_copy):
     ("island_ssh.cli.main", "from island_ssh.kube.kubectl import Kubectl", FACES_RULE),
     ("island_ssh.store.rows", "from island_ssh.service.islands import IslandService", LAYERS_RULE),
     ("island_ssh.service.wiring", "import island_sandbox.manager", SANDBOX_RULE),
+    ("island_ssh.core.names", "import island_ssh.core.podstate", CIRCLES_RULE),
+    ("island_ssh.service.check", "from island_ssh.service import doctor", CIRCLES_RULE),
 ])
 def test_a_planted_import_breaks_its_contract(tree_copy, module, line, rule):
     undo = plant(tree_copy, module, line)
