@@ -144,12 +144,11 @@ class Doctor:
         from island_ssh.kube.kubectl import Kubectl
         self.kubectl = Kubectl(self.shell, self.settings.kube)
         try:
-            out = self.kubectl.run("version", "--client", "-o", "json", namespaced=False)
-            version = json.loads(out).get("clientVersion", {}).get("gitVersion", "?")
-        except (IslandError, ValueError) as exc:
+            # Kubectl keeps the answer: the version check and the apply mode below reuse it
+            version = self.kubectl.client().version
+        except IslandError as exc:
             return Check("kubectl", FAIL, f"`{self.settings.kube.kubectl}` on the master: "
-                         f"{getattr(exc, 'message', exc)}; is kubectl on the login shell's PATH (kube.kubectl)?",
-                         EXIT_KUBECTL)
+                         f"{exc.message}; is kubectl on the login shell's PATH (kube.kubectl)?", EXIT_KUBECTL)
         return Check("kubectl", OK, f"kubectl {version} runs on the master")
 
     def check_kubectl_version(self) -> Check:

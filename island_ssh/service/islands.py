@@ -20,16 +20,15 @@ from island_ssh.core.capacity import capacity_problem
 from island_ssh.core.settings import Settings
 from island_ssh.core.errors import (AllocationError, AuthError, CapacityError, ConfigError, ConnectionLost,
                                    HostKeyError, IslandError, IslandNotFound, InvalidInput, KubectlError, LineTooLong,
-                                   PermissionDenied, StoreError)
+                                   PermissionDenied, StoreError, StreamTimeout)
 from island_ssh.kube.kubectl import Kubectl
 from island_ssh.ssh.errors import ConnectError
 from island_ssh.core.polling import WaitTimeout, wait_until
 from island_ssh.core.manifests import IslandSpec, pod_name, render_pod
 from island_ssh.core.token_secret import render_secret
-from island_ssh.core.names import (CHANGEABLE_STATES, FINAL_STATES, GENERATION_LABEL, ISLAND_STATES, SERVER_CONTAINER,
-                                   STUCK_STATES)
+from island_ssh.core.names import (CHANGEABLE_STATES, FINAL_STATES, GENERATION_LABEL, ISLAND_STATES,
+                                   OWNER_ID_ANNOTATION, SERVER_CONTAINER, STUCK_STATES)
 from island_ssh.core.identity import User, validate_user_id
-from island_ssh.core.names import OWNER_ID_ANNOTATION
 from island_ssh.core.log_text import LogText, cut_log
 from island_ssh.core.tokens import hash_token
 from island_ssh.core.validate import validate_launch
@@ -410,7 +409,6 @@ class IslandService:
                     user: User | str | None = None):
         """The log's last ``tail`` lines, then each new line as it comes, until the log ends (the
         pod's end) or the caller stops (Ctrl-C). KubectlError when kubectl ends with a failure."""
-        from island_ssh.ssh import StreamTimeout
         row = self._owned(island_id, user, deleted_ok=True)
         limit = self.islands.log_limit_bytes
         # a user's read: one of their few channels (ReadChannelsBusy when none is free); a line
