@@ -168,6 +168,10 @@ def limit_capabilities(keep):
 
 
 def main():
+    log_fd = int(os.environ.pop("ISLAND_SANDBOX_LOG_FD"))
+    os.dup2(log_fd, 1)  # the container's log: our setup errors and then the command's output
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
     spec = json.loads(os.environ.pop("ISLAND_SANDBOX_CONTAINER_SPEC"))
     status_fd = int(os.environ.pop("ISLAND_SANDBOX_STATUS_FD"))
     try:

@@ -153,13 +153,17 @@ async def launch(plan: LaunchPlan, setup_timeout: float = 30.0) -> ContainerProc
     env = {"PATH": TOOL_PATH, "ISLAND_SANDBOX_STATUS_FD": str(write_fd),
            "ISLAND_SANDBOX_CONTAINER_SPEC": json.dumps(plan.init_spec())}
     try:
+        # The container's log is handed to the init as a descriptor of its own, which it puts on
+        # the command's stdout and stderr: what setpriv and unshare say themselves (unshare can
+        # complain as the init dies) goes to the kubelet's log, never into `kubectl logs`.
         with open(plan.log_path, "ab") as log:
+            env["ISLAND_SANDBOX_LOG_FD"] = str(log.fileno())
             proc = await asyncio.create_subprocess_exec(
                 "setpriv", "--pdeathsig", "KILL", "--",
                 "unshare", "--mount", "--pid", "--uts", "--fork", "--mount-proc", "--kill-child=SIGKILL", "--",
                 sys.executable, "-I", "-S", str(INIT_SCRIPT),
-                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, env=env,
-                pass_fds=(write_fd,), start_new_session=True)
+                stdin=asyncio.subprocess.DEVNULL, env=env,
+                pass_fds=(write_fd, log.fileno()), start_new_session=True)
     except OSError as exc:
         os.close(read_fd)
         raise LaunchError("RunContainerError", f"cannot start the container runtime ({exc}); the sandbox needs "
