@@ -13,7 +13,7 @@ log() { printf '\033[1m[island.sh]\033[0m %s\n' "$*" >&2; }
 
 APT_PACKAGES="openssh-server openssh-client libfaketime faketime mariadb-server mariadb-client \
 curl iproute2 util-linux procps python3 python3-venv python3-dev gcc ca-certificates \
-chromium chromium-driver fonts-wqy-zenhei zsh"
+chromium chromium-driver fonts-wqy-zenhei zsh busybox libc6-dev"
 
 setup_system() {
     missing=""

@@ -134,6 +134,51 @@ def read_recover(out: str) -> list[Figure]:
     return figures
 
 
+def read_clock(out: str) -> list[Figure]:
+    doc = _last_json(out)
+    one, par = doc["single"], doc["parallel"]
+    return [
+        Figure("clock", f"clock change -> island reads it, p50 / p99 ({doc['changes']} changes)",
+               f"{one['p50_s']:.2f} / {one['p99_s']:.2f} s", f"p99 <= {doc['goal_s']:g} s",
+               one["p99_s"] <= doc["goal_s"]),
+        Figure("clock", "same, p99 / goal", f"{doc['ratio']:.2f}", "<= 1", doc["ratio"] <= 1),
+        *([Figure("clock", "same, p99 / libfaketime's re-read bound (cache duration + 1 s)",
+                  f"{doc['bound_ratio']:.2f}", "<= 1", doc["bound_ratio"] <= 1)] if "bound_ratio" in doc else []),
+        Figure("clock", f"{par['islands']} islands changed at once: all read it (wall)", f"{par['wall_s']:.2f} s",
+               "", None),
+        Figure("clock", f"{par['islands']} at once, per island p50 / p99",
+               f"{par['latency']['p50_s']:.2f} / {par['latency']['p99_s']:.2f} s", "", None),
+        Figure("clock", f"{par['islands']} at once, changes that failed", f"{par['errors']}", "0", par["errors"] == 0),
+    ]
+
+
+def read_metrics(out: str) -> list[Figure]:
+    doc = _last_json(out)
+    small, big = doc["sizes"][str(doc["small"])], doc["sizes"][str(doc["big"])]
+    return [
+        Figure("metrics", f"/metrics scrape p50 at {doc['small']} / {doc['big']} islands (one GROUP BY)",
+               f"{small['scrape_p50_ms']:.1f} / {big['scrape_p50_ms']:.1f} ms", f"< {doc['goal_ms']:g} ms",
+               big["scrape_p50_ms"] < doc["goal_ms"]),
+        Figure("metrics", f"same, {doc['big']} / {doc['small']} islands", f"{doc['ratio']:.2f}x", "", None),
+    ]
+
+
+def read_usage(out: str) -> list[Figure]:
+    doc = _last_json(out)
+    small, big = doc["results"][0], doc["results"][-1]
+    one_call = all(r["poll_calls"] == 1 and r["page_calls"] <= 1 for r in doc["results"])
+    return [
+        Figure("usage", f"kubectl calls per usage poll at {small['islands']} / {big['islands']} islands "
+                        f"(and for {big['page_reads']} page reads)",
+               f"{small['poll_calls']} / {big['poll_calls']} ({big['page_calls']})", "1, not 1 per island", one_call),
+        Figure("usage", f"usage poll at {small['islands']} / {big['islands']} islands",
+               f"{small['poll_seconds']:.2f} / {big['poll_seconds']:.2f} s", f"< {doc['goal_poll_seconds']:g} s",
+               big["poll_seconds"] < doc["goal_poll_seconds"]),
+        Figure("usage", f"one kubectl call per island instead, {big['islands']} islands",
+               f"{big['per_island_calls']} calls, {big['per_island_seconds']:.1f} s", "", None),
+    ]
+
+
 BENCHES = [
     # name, script, args, quick args, reader, timeout (s)
     ("ssh_roundtrip", "ssh_roundtrip.py", [], ["--n", "200"], read_ssh, 600),
@@ -142,6 +187,9 @@ BENCHES = [
     ("launch", "launch.py", ["--json"], ["--json", "--n", "50"], read_launch, 1800),
     ("tracker_latency", "tracker_latency.py", ["--json"], ["--json", "--changes", "60"], read_tracker, 900),
     ("recover", "recover.py", [], ["--islands", "300"], read_recover, 2400),
+    ("clock", "clock.py", ["--json"], ["--json", "--changes", "10", "--islands", "5"], read_clock, 1200),
+    ("metrics", "metrics.py", ["--json"], ["--json", "--scrapes", "50"], read_metrics, 600),
+    ("usage", "usage.py", ["--json"], ["--json", "--sizes", "5", "20"], read_usage, 1500),
 ]
 
 

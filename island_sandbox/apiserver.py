@@ -22,7 +22,7 @@ import attrs
 import kmock
 import yaml
 
-from island_sandbox import admission, execws, openapi, protowire, rbac, ssa, tables
+from island_sandbox import admission, execws, metrics_api, openapi, protowire, rbac, ssa, tables
 from island_ssh.core.errors import IslandError
 from island_sandbox.apierrors import ApiError, already_exists, bad_request, method_not_allowed, not_found, unauthorized
 from island_sandbox.cluster import Cluster
@@ -77,6 +77,8 @@ class SandboxApiServer(kmock.KubernetesScaffold):
     address: str = "127.0.0.1:0"
     authorizer: rbac.Authorizer | None = None
     """With ``--rbac FILE``: requests impersonating its user are judged by its Roles (see rbac.py)."""
+    metrics: metrics_api.MetricsApi | None = None
+    """The metrics.k8s.io API (metrics_api.py); None: the cluster has no metrics-server."""
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -98,7 +100,10 @@ class SandboxApiServer(kmock.KubernetesScaffold):
         return openapi.api_versions(self.address)
 
     async def _serve_apis(self, request: kmock.Request) -> Any:
-        return openapi.api_group_list()
+        return self._group_list()
+
+    def _group_list(self) -> dict[str, Any]:
+        return openapi.api_group_list([metrics_api.api_group()] if self.metrics is not None else [])
 
     async def _serve_version(self, request: kmock.Request) -> Any:
         if request.resource is not None and request.resource.group == "" and request.resource.version == "v1":
@@ -119,10 +124,12 @@ class SandboxApiServer(kmock.KubernetesScaffold):
             return await self._access_review(raw)
         if raw.method == "GET" and raw.path == "/openapi/v2":  # kubectl < 1.27 (openapi.OPENAPI_V2_PB)
             return aiohttp.web.Response(body=openapi.OPENAPI_V2_PB, content_type=openapi.OPENAPI_V2_MIME)
+        if self.metrics is not None and (raw.path + "/").startswith(metrics_api.PREFIX + "/"):
+            return metrics_api.serve(self.metrics, raw, self._authorizer_for(raw))
         if raw.method == "GET" and raw.path in ("/api", "/apis"):
             # kubectl 1.27 compares discovery's Content-Type with "application/json" as a string
             # and refuses kmock's "application/json; charset=utf-8"; the real server sends no charset
-            return _json(openapi.api_versions(self.address) if raw.path == "/api" else openapi.api_group_list())
+            return _json(openapi.api_versions(self.address) if raw.path == "/api" else self._group_list())
         if route is None:
             del self._requests[:-KEPT_REQUESTS]
             return await super().__call__(raw)

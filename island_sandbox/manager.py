@@ -153,6 +153,7 @@ class Sandbox:
         cmd = [sys.executable, "-m", "island_sandbox.server", "--state-dir", str(api_dir),
                "--port", str(self.settings.api_port), "--nodes-json", json.dumps(nodes),
                *(["--rbac", str(expand_path(self.settings.rbac))] if self.settings.rbac else []),
+               *([] if getattr(self.settings, "metrics_api", True) else ["--no-metrics-api"]),
                "--watch-timeout", str(self.watch_timeout),
                "--node-ip-prefix", self.settings.node_ip_prefix]
         with open(log, "ab") as out:

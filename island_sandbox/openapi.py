@@ -70,8 +70,9 @@ def api_versions(server_address: str) -> dict[str, Any]:
             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]}
 
 
-def api_group_list() -> dict[str, Any]:
-    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": []}
+def api_group_list(groups: list[dict[str, Any]] | tuple = ()) -> dict[str, Any]:
+    """``groups``: APIGroup entries of aggregated APIs served (metrics_api.api_group())."""
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": list(groups)}
 
 
 # kubectl before 1.27 asks /openapi/v2 (protobuf, gnostic's openapi_v2.Document) before every

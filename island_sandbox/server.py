@@ -27,6 +27,7 @@ import yaml
 from island_sandbox import rbac
 from island_sandbox.apiserver import SandboxApiServer
 from island_sandbox.cluster import Cluster
+from island_sandbox.metrics_api import MetricsApi
 from island_sandbox.objects import ObjectStore
 from island_ssh.core.quantity import parse_quantity
 
@@ -113,7 +114,8 @@ async def run(args: argparse.Namespace) -> None:
     # client-go never sends a bearer token over plain HTTP, so the server cannot require it; it
     # listens on 127.0.0.1 only. The token is there because kubectl wants a user in the config.
     authorizer = load_rbac(args.rbac) if args.rbac else None
-    handler = SandboxApiServer(cluster=cluster, watch_timeout=args.watch_timeout, token=None, authorizer=authorizer)
+    handler = SandboxApiServer(cluster=cluster, watch_timeout=args.watch_timeout, token=None, authorizer=authorizer,
+                               metrics=MetricsApi(cluster) if args.metrics_api else None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -156,6 +158,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rbac", default=None,
                         help="an RBAC file (conf/kubernetes/rbac.yaml): DIR/kubeconfig then acts as its ServiceAccount "
                              "and only what its Roles grant is allowed; DIR/admin-kubeconfig may do anything")
+    parser.add_argument("--metrics-api", action=argparse.BooleanOptionalAction, default=True,
+                        help="serve metrics.k8s.io (kubectl top) from the pods' processes, as metrics-server "
+                             "(--no-metrics-api: a cluster without it)")
     parser.add_argument("--config", default=None, help="island_ssh config file for defaults (sandbox section)")
     args = parser.parse_args(argv)
     if args.state_dir is None or args.port is None or args.nodes_json is None or args.watch_timeout is None:

@@ -18,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from island_ssh.core import pod_policy
+from island_ssh.core import code_version, notify_payload, pod_policy, quota, remains
+from island_ssh.core.clock_commands import validate_presets
 from island_ssh.core.errors import ConfigError
 from island_ssh.core.settings import (DatabaseSettings, HostAlias, IslandSettings, KubeSettings, RecoverSettings,
                                       SandboxNode, SandboxSettings, Settings, SSHSettings, TrackerSettings,
@@ -63,9 +64,37 @@ def settings_from_dict(raw: dict, source: str = "<dict>") -> Settings:
     try:
         # images and capabilities are a security policy: a wrong one stops the load, not a launch
         pod_policy.check_settings(settings.islands)
+        notify_payload.check_settings(settings.notify)  # webhook URLs and templates
+        check_clock_settings(settings.clock)  # the studio's time zone and the clock presets
+        quota.check_settings(settings.quotas)  # every quota limit parses
+        code_version.check_settings(settings.islands)  # the version file's path (README "Code version")
+        remains.check_settings(settings.islands)  # remains paths travel to the container (README "Crash forensics")
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc.message}") from None
     return settings
+
+
+def clock_zone(name: object):
+    """The ZoneInfo of an IANA time zone name (clock.timezone); ConfigError saying what is accepted."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415
+
+    if not isinstance(name, str) or not name.strip() or len(name) > 64:
+        raise ConfigError(f"clock.timezone: {str(name)[:64]!r} is not an IANA time zone name like UTC or Asia/Shanghai")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ConfigError(f"clock.timezone: {name[:64]!r} is not an IANA time zone name like UTC or "
+                          f"Asia/Shanghai") from None
+
+
+def check_clock_settings(clock) -> None:
+    """clock.timezone resolves, the presets parse in it, the numbers are in range."""
+    validate_presets(dict(clock.presets), clock_zone(clock.timezone))
+    for field, low, high in (("readback_tolerance", 0.0, 60.0), ("timeline_poll", 0.05, 60.0),
+                             ("lock_wait", 0.0, 600.0)):
+        value = getattr(clock, field)
+        if not low <= value <= high:
+            raise ConfigError(f"clock.{field}: {value!r}; expected {low:g} to {high:g} seconds")
 
 
 def _section_names() -> list[str]:

@@ -14,6 +14,7 @@ from island_ssh.core.names import CONTAINERS, ISLAND_STATES, MAX_ID
 from island_ssh.service.islands import LaunchRequest
 
 from island_ssh_web import sse
+from island_ssh_web.api_metrics import counted_registration
 from island_ssh_web.auth import bearer_token
 from island_ssh_web.context import ctx
 from island_ssh_web.errors import TooManyStreams, UnsupportedMediaType
@@ -21,7 +22,7 @@ from island_ssh_web.openapi import build_spec
 from island_ssh_web.serialize import event_json, feed_item_json, island_json, vocabulary_json
 
 MAX_BODY = 256 * 1024
-LAUNCH_FIELDS = ("owner", "owner_id", "branch", "start_time", "memory", "image", "env")
+LAUNCH_FIELDS = ("owner", "owner_id", "branch", "start_time", "memory", "image", "env", "lease")
 
 
 # -- request parsing ---------------------------------------------------------------------------
@@ -84,19 +85,27 @@ def checked_id(island_id: int) -> int:
     return island_id
 
 
-def acting_as(who) -> str | None:
-    """The user= the service checks ownership with. An admin (per this app's WebSettings.admins,
-    which may differ from the service's own settings when a host app builds the service) is passed
-    as None: the service's "no owner check", as for the operators' CLI. Others as their User:
-    the service compares its id (never the display name) with the island's owner_id."""
-    return None if who.admin else who.user
+def acting_as(who):
+    """The user= the service checks ownership with: the visitor's User. An admin (per this app's
+    WebSettings.admins, which may differ from the service's own settings when a host app builds
+    the service) carries is_admin=True, which the service honours like its own web.admins, so
+    the audit log still names the admin who acted (never "an operator"). The service compares
+    a User's id (never the display name) with the island's owner_id."""
+    return who.user
 
 
 # -- shaping -------------------------------------------------------------------------------------
 def island_out(row, who, with_registration: bool = True) -> dict:
     c = ctx()
     registration = c.service.store.registration(row.island_id) if with_registration and row.state != "deleted" else None
-    return island_json(row, registration, who, c.auth.admins)
+    body = island_json(row, registration, who, c.auth.admins)
+    leases = getattr(c.service, "leases", None)
+    if leases is not None:
+        body["lease"] = leases.lease_json(row)  # with the time left (serialize has no clock)
+    versions = getattr(c.service, "code_versions", None)
+    if versions is not None:  # the code it mounted against its branch's now (service/code_versions.py)
+        body["code_version"] = versions.island_json(row)
+    return body
 
 
 # -- views -----------------------------------------------------------------------------------------
@@ -149,7 +158,7 @@ def launch():
     row = c.service.launch(LaunchRequest(
         owner=owner, branch=optional_text(data, "branch", 64), start_time=optional_text(data, "start_time", 64) or "",
         memory=optional_text(data, "memory", 32), image=optional_text(data, "image", 255), env=env,
-        is_admin=who.admin, owner_id=owner_id),
+        is_admin=who.admin, owner_id=owner_id, lease=optional_text(data, "lease", 64), by=who.user),
         background=True)  # the apply runs on the service's worker; its outcome shows as the state
     response = jsonify(island_out(row, who, with_registration=False))
     response.status_code = 201
@@ -175,17 +184,6 @@ def restart_island(island_id: int):
     who = c.auth.require()
     row = c.service.restart(checked_id(island_id), user=acting_as(who))
     return jsonify(island_out(row, who)), 202
-
-
-def set_clock(island_id: int):
-    c = ctx()
-    who = c.auth.require()
-    data = json_body()
-    clock = data.get("clock")
-    if not isinstance(clock, str):
-        raise InvalidInput("clock: expected text: a time like 2021-09-18 23:30:07, a shift like +2d, or reset")
-    row = c.service.set_clock(checked_id(island_id), clock, user=acting_as(who))
-    return jsonify(island_out(row, who))
 
 
 def logs(island_id: int):
@@ -240,6 +238,7 @@ def event_stream():
         "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
+@counted_registration  # island_ssh_registrations_total{result}
 def register(island_id: int):
     """The container's call (entry.sh): the island's own token only, no user session."""
     c = ctx()
@@ -254,6 +253,11 @@ def register(island_id: int):
         if not isinstance(value, str) or len(value) > 255:
             raise InvalidInput(f"{name} must be text of at most 255 characters", island_id=island_id)
         fields[name] = value
+    code_version = data.get("code_version")  # absent: an entry script from before issue 15 (None)
+    if code_version is not None and (not isinstance(code_version, str) or len(code_version) > 255):
+        raise InvalidInput("code_version must be text of at most 255 characters", island_id=island_id)
+    if code_version is not None:
+        fields["code_version"] = code_version  # checked by the service (core.code_version.check_reported)
     c.service.register(checked_id(island_id), bearer_token(), **fields)
     return jsonify({"island_id": island_id, "registered": True, "node_ip": fields["node_ip"]})
 
@@ -275,7 +279,7 @@ ROUTES = [
     ("/api/islands/<int:island_id>", "api_get_island", get_island, ["GET"]),
     ("/api/islands/<int:island_id>", "api_delete_island", delete_island, ["DELETE"]),
     ("/api/islands/<int:island_id>/restart", "api_restart", restart_island, ["POST"]),
-    ("/api/islands/<int:island_id>/clock", "api_clock", set_clock, ["POST"]),
+    # POST /api/islands/<id>/clock and the rest of the clock: api_clock.ROUTES
     ("/api/islands/<int:island_id>/logs", "api_logs", logs, ["GET"]),
     ("/api/islands/<int:island_id>/events", "api_island_events", island_events, ["GET"]),
     ("/api/islands/<int:island_id>/register", "api_register", register, ["POST"]),

@@ -72,10 +72,12 @@ class Identity:
     admin: bool = False
     id: str = ""
     """Stable user id: what ownership and admin checks compare."""
+    groups: tuple[str, ...] = ()
+    """The host app's groups of the user (quotas.groups); () standalone."""
 
     @property
     def user(self) -> User:
-        return User(id=self.id, name=self.name, is_admin=self.admin)
+        return User(id=self.id, name=self.name, is_admin=self.admin, groups=self.groups)
 
 
 def _digest(token: str) -> bytes:
@@ -142,7 +144,8 @@ class Auth:
     def _identity(self, user: User | str, via: str) -> Identity:
         # a token's or session's user is an id standing for the name too (standalone has no other)
         user = user if isinstance(user, User) else User(id=user, name=user)
-        return Identity(name=user.name, via=via, admin=user.is_admin or user.id in self.admins, id=user.id)
+        return Identity(name=user.name, via=via, admin=user.is_admin or user.id in self.admins, id=user.id,
+                        groups=user.groups)
 
     def require(self) -> Identity:
         who = self.identify()

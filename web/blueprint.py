@@ -26,6 +26,15 @@ from island_ssh.core.errors import ConfigError
 from island_ssh.service.feed import EventFeed
 
 from island_ssh_web import api, errors, pages
+from island_ssh_web import api_clock, pages_clock
+from island_ssh_web import api_leases
+from island_ssh_web import api_idle
+from island_ssh_web import api_notify
+from island_ssh_web import api_versions
+from island_ssh_web import api_audit
+from island_ssh_web import api_metrics
+from island_ssh_web import api_usage
+from island_ssh_web import api_remains
 from island_ssh_web.auth import Auth
 from island_ssh_web.context import WebContext
 from island_ssh_web.ratelimit import FailureLimiter
@@ -48,11 +57,23 @@ def create_blueprint(service, current_user: Callable[[], object] | None = None, 
     slots = StreamSlots(limit, getattr(web, "streams_per_user", None))  # a host's own settings may predate it
     bp.island_ctx = WebContext(service=service, auth=auth, feed=feed or EventFeed(service.store),
                                slots=slots, heartbeat=heartbeat, stream_seconds=stream_seconds)
-    for rule, endpoint, view, methods in api.ROUTES + pages.routes(standalone=auth.standalone):
+    routes = api.ROUTES + api_clock.ROUTES + pages.routes(standalone=auth.standalone) + pages_clock.ROUTES
+    routes = routes + api_leases.ROUTES
+    routes = routes + api_idle.ROUTES
+    routes = routes + api_notify.ROUTES
+    routes = routes + api_versions.ROUTES  # GET /api/branches (code versions)
+    routes = routes + api_audit.ROUTES
+    routes = routes + api_metrics.ROUTES  # GET /metrics (Prometheus)
+    routes = routes + api_usage.ROUTES  # GET /api/usage, /api/islands/<id>/usage
+    routes = routes + api_remains.ROUTES  # GET /api/islands/<id>/remains (crash forensics, tar.gz)
+    bp.island_metrics_token = api_metrics.check_settings(web)  # web.metrics_token; empty: open
+    for rule, endpoint, view, methods in routes:
         bp.add_url_rule(rule, endpoint, view, methods=methods)
     errors.install(bp)
     bp.after_request(pages.security_headers)
     bp.context_processor(pages.template_globals)
+    bp.context_processor(api_audit.template_globals)  # quota line, audit trail
+    bp.context_processor(api_remains.template_globals)  # the "Download remains" link
 
     @bp.record_once
     def _check_host(state) -> None:

@@ -8,6 +8,16 @@ from __future__ import annotations
 
 from island_ssh.core.names import CONTAINERS, ISLAND_STATES, MAX_ID, STATE_GROUPS
 
+from island_ssh_web.openapi_clock import clock_paths, clock_schemas
+from island_ssh_web.openapi_idle import idle_paths, idle_schemas
+from island_ssh_web.openapi_leases import lease_paths, lease_property, lease_schemas
+from island_ssh_web.openapi_notify import notify_paths, notify_schemas
+from island_ssh_web.openapi_remains import remains_paths
+from island_ssh_web.openapi_versions import registration_field, versions_paths, versions_schemas
+from island_ssh_web.openapi_audit import audit_paths, audit_schemas
+from island_ssh_web.openapi_usage import usage_paths, usage_schemas
+from island_ssh_web.openapi_metrics import METRICS_SECURITY, metrics_paths
+
 _ONE_STATE = "(|" + "|".join(ISLAND_STATES) + ")"
 _STATE_LIST = f"^{_ONE_STATE}(,{_ONE_STATE})*$"
 """The `state` filter as the API reads it: comma-separated states, empty items ignored."""
@@ -21,7 +31,8 @@ ERROR_CODES = {
     "401": "No user: send Authorization: Bearer <token>, or log in",
     "403": "Not allowed (not the island's owner or an admin, or a missing CSRF token)",
     "404": "No such island",
-    "409": "No capacity or no free island id right now",
+    "410": "The island's pod is gone, and what only the pod held (its remains) went with it",
+    "409": "No capacity, no free island id, or over the owner's quota (the message has the numbers)",
     "413": "Body too large",
     "415": "The body must be JSON",
     "429": "Too many failed logins or unknown tokens from this address: wait Retry-After seconds",
@@ -74,14 +85,18 @@ def schemas(settings) -> dict:
             "ports": {"type": "array", "items": {"type": "integer"}},
             "address": _nullable({"type": "string", "description": "host_ip:first port"}),
             "clock": {"type": "object", "properties": {
-                "setting": _nullable(text), "offset_seconds": {"type": "number"}}},
+                "setting": _nullable(text), "offset_seconds": {"type": "number"},
+                "badge": {"type": "string", "description": "'', 'frozen' or 'x10' (GET .../clock has the state)"}}},
             "created_at": time, "state_since": time, "ready_at": time, "updated_at": time,
             "registration": _ref("Registration"),
             "launch": {"type": "object", "properties": {
                 "start_time": _nullable(text), "memory": _nullable(text), "image": _nullable(text),
                 "env_names": {"type": "array", "items": text}}},
             "can_change": {"type": "boolean", "description": "the caller may delete, restart, set the clock and "
-                           "read the logs: the caller's user id is owner_id, or the caller is an admin"}}},
+                           "read the logs: the caller's user id is owner_id, or the caller is an admin"},
+            "idle": _ref("IdleStatus"),
+            "code_version": _ref("CodeVersion"),
+            "lease": _ref("Lease")}},
         "IslandList": {"type": "object", "required": ["islands", "last_event_id"], "properties": {
             "islands": {"type": "array", "items": _ref("Island")},
             "last_event_id": {"type": "integer", "description": "resume GET /api/events?after= from here"},
@@ -116,15 +131,13 @@ def schemas(settings) -> dict:
                               "description": "extra environment NAME: value (names island_ssh sets are refused)"}),
             "owner": _nullable({"type": "string", "maxLength": 64,
                                 "description": "display name; someone else's: admins only; default the caller"}),
+            "lease": lease_property(),
             "owner_id": _nullable({"type": "string", "maxLength": 128,
                                    "description": "admins only: the owner's user id; default the caller's id, "
                                                   "or the owner name when an admin names someone else"})}},
-        "ClockRequest": {"type": "object", "required": ["clock"], "properties": {
-            "clock": {"type": "string", "maxLength": 64, "description": "'2021-09-18 23:30:07' (the island reads that now, UTC), "
-                                                      "a shift '+2d' / '-1h' / '+30m', or 'reset'"}}},
         "RegistrationRequest": {"type": "object", "required": ["node_ip", "ports", "pod_name"], "properties": {
             "node_ip": text, "ports": {"type": "string", "description": "'30807 30808 30809' or comma separated"},
-            "pod_name": text}},
+            "pod_name": text, "code_version": registration_field()}},
         "StreamMessage": {"type": "object", "required": ["event", "data"], "description":
                           "one server-sent message; `transition` data is JSON {event: Event, island: Island, current}",
                           "properties": {
@@ -189,12 +202,6 @@ def build_spec(settings, server_url: str = "") -> dict:
                      "operationId": "restartIsland", "security": user_auth,
                      "responses": {"202": ok("the new pod was applied", _ref("Island")),
                                    **_errors("400", "401", "403", "404", "502", "503", "504")}}},
-        "/api/islands/{island_id}/clock": {
-            "parameters": [island_id],
-            "post": {"summary": "Set the island's clock (owner or admin)", "operationId": "setClock",
-                     "security": user_auth, "requestBody": {"required": True, **_json(_ref("ClockRequest"))},
-                     "responses": {"200": ok("the clock was written", _ref("Island")),
-                                   **_errors("400", "401", "403", "404", "413", "415", "502", "503", "504")}}},
         "/api/islands/{island_id}/logs": {
             "parameters": [island_id],
             "get": {"summary": "The last lines of a container's log", "operationId": "islandLogs",
@@ -252,6 +259,15 @@ def build_spec(settings, server_url: str = "") -> dict:
         "/api/openapi.json": {"get": {"summary": "This document", "operationId": "openapi", "security": [],
                                       "responses": {"200": ok("OpenAPI 3.1", {"type": "object"})}}},
     }
+    paths.update(clock_paths(island_id, user_auth, ok, _errors))
+    paths.update(idle_paths(user_auth, ok, _errors))
+    paths.update(lease_paths(island_id, user_auth, ok, _errors))
+    paths.update(notify_paths(user_auth, ok, _errors))
+    paths.update(versions_paths(user_auth, ok, _errors))
+    paths.update(audit_paths(island_id, user_auth, ok, _errors))
+    paths.update(remains_paths(island_id, user_auth, ok, _errors))
+    paths.update(usage_paths(island_id, user_auth, ok, _errors))
+    paths.update(metrics_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "island_ssh", "version": "1",
@@ -259,7 +275,8 @@ def build_spec(settings, server_url: str = "") -> dict:
         "servers": [{"url": server_url or "/"}],
         "paths": paths,
         "components": {
-            "schemas": schemas(settings),
+            "schemas": {**schemas(settings), **clock_schemas(), **idle_schemas(), **notify_schemas(), **lease_schemas(), **versions_schemas(),
+                        **audit_schemas(), **usage_schemas()},
             "securitySchemes": {
                 "bearerToken": {"type": "http", "scheme": "bearer",
                                 "description": "a token from web.users (at least 32 characters); after "
@@ -268,6 +285,7 @@ def build_spec(settings, server_url: str = "") -> dict:
                 "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "island_ssh_session",
                                   "description": "the page's login; changes also need the X-CSRF-Token header"},
                 "islandToken": {"type": "http", "scheme": "bearer", "description": "the island's own token"},
+                **METRICS_SECURITY,
             },
         },
     }

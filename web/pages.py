@@ -9,7 +9,7 @@ from island_ssh.core.errors import InvalidInput, IslandError
 from island_ssh.core.names import ISLAND_STATES, PROGRESS_STATES
 from island_ssh.service.islands import LaunchRequest
 
-from island_ssh_web import browser_policy, redirects
+from island_ssh_web import browser_policy, pages_clock, redirects
 from island_ssh_web.api import acting_as
 from island_ssh_web.auth import Unauthorized
 from island_ssh_web.context import ctx
@@ -37,6 +37,7 @@ def template_globals() -> dict:
         "who": who, "csrf_token": c.auth.csrf_token, "standalone": c.auth.standalone,
         "branches": list(c.settings.islands.branches), "default_branch": c.settings.islands.default_branch,
         "default_memory": c.settings.islands.memory_request, "all_states": ISLAND_STATES,
+        "default_lease": c.settings.islands.lease_default, "lease_max": c.settings.islands.lease_max,
         "progress_states": PROGRESS_STATES, "vocabulary": vocabulary_json(),
         "other_lang": "zh" if lang == "en" else "en",
     }
@@ -88,7 +89,7 @@ def launch_form():
 def launch_submit():
     c = ctx()
     who = c.auth.require()  # checks the CSRF field too
-    form = {k: request.form.get(k, "") for k in ("branch", "start_time", "memory", "image", "env", "owner")}
+    form = {k: request.form.get(k, "") for k in ("branch", "start_time", "memory", "image", "env", "owner", "lease")}
     try:
         env = parse_env_lines(form["env"])
         owner = form["owner"].strip() or who.name
@@ -100,7 +101,8 @@ def launch_submit():
                                              is_admin=who.admin,
                                              # launching for oneself: one's id; an admin naming
                                              # someone else: that name as the id (as the CLI does)
-                                             owner_id=who.id if owner == who.name else owner))
+                                             owner_id=who.id if owner == who.name else owner,
+                                             lease=form["lease"][:65] or None, by=who.user))
     except IslandError as exc:
         return render_template("island_launch.html", form=form, error=exc.message), status_of(exc)
     return redirect(url_for(".island_page", island_id=row.island_id))
@@ -122,7 +124,8 @@ def island_page(island_id: int):
     if page_user() is None:
         return to_login()
     row = ctx().service.get(island_id)
-    return render_template("island_detail.html", island_id=row.island_id, owner=row.owner)
+    return render_template("island_detail.html", island_id=row.island_id, owner=row.owner,
+                           **pages_clock.page_clock(row.island_id))
 
 
 def _form_action(island_id: int, act):
@@ -149,11 +152,6 @@ def form_delete(island_id: int):
 
 def form_restart(island_id: int):
     return _form_action(island_id, lambda service, who: service.restart(island_id, user=acting_as(who)))
-
-
-def form_clock(island_id: int):
-    clock = request.form.get("clock", "")
-    return _form_action(island_id, lambda service, who: service.set_clock(island_id, clock, user=acting_as(who)))
 
 
 # -- standalone login ----------------------------------------------------------------------------
@@ -186,7 +184,7 @@ def routes(standalone: bool) -> list:
         ("/islands/<int:island_id>", "island_page", island_page, ["GET"]),
         ("/islands/<int:island_id>/delete", "form_delete", form_delete, ["POST"]),
         ("/islands/<int:island_id>/restart", "form_restart", form_restart, ["POST"]),
-        ("/islands/<int:island_id>/clock", "form_clock", form_clock, ["POST"]),
+        # the clock's forms (/islands/<id>/clock ...): pages_clock.ROUTES
     ]
     if standalone:
         table += [("/login", "login", login, ["GET", "POST"]), ("/logout", "logout", logout, ["POST"])]

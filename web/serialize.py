@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from island_ssh.core.clock_view import badge_of_setting
+from island_ssh.core.idle import row_json as idle_row_json
 from island_ssh.core.names import CONTAINERS, ISLAND_STATES, STATE_GROUPS
 
 
@@ -62,7 +64,8 @@ def island_json(row, registration=None, user=None, admins=()) -> dict:
         "ports": ports,
         "address": f"{row.host_ip}:{ports[0]}" if row.host_ip and ports else None,
         "clock": {"setting": row.clock_setting,
-                  "offset_seconds": row.clock_offset_seconds if row.clock_offset_seconds is not None else 0},
+                  "offset_seconds": row.clock_offset_seconds if row.clock_offset_seconds is not None else 0,
+                  "badge": badge_of_setting(row.clock_setting)},  # "", "frozen", "x10" (core.clock_view)
         "created_at": iso(row.created_at),
         "state_since": iso(row.state_since),
         "ready_at": iso(row.ready_at),
@@ -71,6 +74,11 @@ def island_json(row, registration=None, user=None, admins=()) -> dict:
         "launch": {"start_time": overrides.get("start_time") or None, "memory": overrides.get("memory"),
                    "image": overrides.get("image"), "env_names": sorted(env)},
         "can_change": may_change(row, user, admins),
+        # idle islands (core.idle): how long without an established connection on its ports, at the last check
+        "idle": idle_row_json(row),
+        # the API adds seconds/time left (island_ssh_web.api.island_out); the page counts down from expires_at
+        "lease": {"expires_at": iso(getattr(row, "lease_expires_at", None)),
+                  "warned_at": iso(getattr(row, "lease_warned_at", None))},
     }
 
 

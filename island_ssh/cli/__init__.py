@@ -7,10 +7,19 @@ other way round. The sandbox's ``sandbox`` and ``demo`` come from the ``island_s
 entry points (see main.PLUGIN_GROUP).
 """
 
-from island_ssh.cli import doctor, islands, operations
+from island_ssh.cli import clock, doctor, islands, operations
+from island_ssh.cli import idle as idle_cli
+from island_ssh.cli import notify as notify_cli
+from island_ssh.cli import leases as leases_cli
+from island_ssh.cli import audit as audit_cli
+from island_ssh.cli import usage as usage_cli
+from island_ssh.cli import versions as versions_cli
+from island_ssh.cli import remains as remains_cli
 from island_ssh.cli.main import main
 
-for _command in (*islands.COMMANDS, *operations.COMMANDS, doctor.doctor):
+for _command in (*islands.COMMANDS, *clock.COMMANDS, *operations.COMMANDS, *idle_cli.COMMANDS,
+                 *notify_cli.COMMANDS, *leases_cli.COMMANDS, *audit_cli.COMMANDS, *usage_cli.COMMANDS,
+                 *versions_cli.COMMANDS, *remains_cli.COMMANDS, doctor.doctor):
     main.add_command(_command)
 
 __all__ = ["main"]

@@ -1,4 +1,4 @@
-"""The commands on islands: launch, list, show, delete, restart, clock, logs, events.
+"""The commands on islands: launch, list, show, delete, restart, logs, events (clock: clock.py).
 
 ``list``, ``show`` and ``events`` read MySQL only (they work while the master is unreachable);
 the others go through the full runtime, which opens the SSH connection.
@@ -14,6 +14,7 @@ import click
 
 from island_ssh.cli.main import EXIT_ISLAND_FAILED, Context
 from island_ssh.cli.output import dumps, island_json, print_island, print_islands, safe, styled_state
+from island_ssh.cli.usage import usage_for
 from island_ssh.core.errors import IslandNotFound
 from island_ssh.core.names import FAILED_STATES, FINAL_STATES, SERVER_CONTAINER
 
@@ -39,16 +40,19 @@ def parse_env(items) -> dict:
 @click.option("--memory", help="memory request, e.g. 1500Mi")
 @click.option("--image", help="server image, one of islands.images (admins: islands.admin_images too)")
 @click.option("--env", "env", multiple=True, help="extra environment NAME=VALUE (repeatable)")
+@click.option("--lease", help="how long the island lives: 8h, 90m, 2d, 1d12h (default islands.lease_default; "
+                              "at most islands.lease_max)")
 @click.option("--wait/--no-wait", default=False, help="follow the island's states until ready or failed")
 @click.option("--timeout", type=click.FloatRange(min=0), help="seconds to wait (default islands.ready_timeout + 30)")
 @click.option("--json", "as_json", is_flag=True, help="print the island as JSON")
 @click.pass_obj
-def launch(obj: Context, owner, owner_id, branch, start_time, memory, image, env, wait, timeout, as_json) -> None:
+def launch(obj: Context, owner, owner_id, branch, start_time, memory, image, env, lease, wait, timeout,
+           as_json) -> None:
     """Launch one island (its id and ports are printed)."""
     from island_ssh.service.islands import LaunchRequest
     # the CLI is the operator's (it holds the master's key): it may choose islands.admin_images too
     request = LaunchRequest(owner=owner, branch=branch, start_time=start_time, memory=memory, image=image,
-                            env=parse_env(env), is_admin=True, owner_id=owner_id)
+                            env=parse_env(env), is_admin=True, owner_id=owner_id, lease=lease)
     rt = obj.runtime(with_tracker=wait)
     row = rt.service.launch(request)
     if wait:
@@ -107,7 +111,7 @@ def list_cmd(obj: Context, owner, owner_id, branch, states, show_all, as_json) -
     rows = obj.records().list(owner=owner, branch=branch, states=list(states) or None, owner_id=owner_id)
     if not show_all and not states:
         rows = [r for r in rows if r.state != "deleted"]
-    print_islands(rows, as_json)
+    print_islands(rows, as_json, branches=obj.records().branch_versions())  # CODE column: core.code_version
 
 
 def get_island(obj: Context, island_id: int):
@@ -123,11 +127,14 @@ def get_island(obj: Context, island_id: int):
 @click.pass_obj
 def show(obj: Context, island_id: int, as_json: bool) -> None:
     """Show one island."""
-    data = island_json(get_island(obj, island_id))
+    row = get_island(obj, island_id)
+    data = island_json(row)
+    data["usage"] = usage_for(obj, row)  # cli/usage.py: memory/cpu against the limit (metrics.k8s.io)
     if as_json:
         click.echo(dumps(data))
         return
     for k, v in data.items():
+        v = v["text"] if k == "usage" else v
         click.echo(f"{k:>11}: {styled_state(safe(v)) if k == 'state' else safe(v)}")
 
 
@@ -148,20 +155,6 @@ def delete(obj: Context, island_id: int, wait: bool, as_json: bool) -> None:
 def restart(obj: Context, island_id: int, as_json: bool) -> None:
     """Restart an island: same id and ports, a new pod."""
     print_island(obj.runtime().service.restart(island_id), as_json)
-
-
-@click.command()
-@click.argument("island_id", type=click.IntRange(min=0))
-@click.argument("when")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-def clock(obj: Context, island_id: int, when: str, as_json: bool) -> None:
-    """Set an island's clock: 'YYYY-MM-DD HH:MM:SS' (reads that now), '+2d' / '-1h', or 'reset'."""
-    row = obj.runtime().service.set_clock(island_id, when)
-    if as_json:
-        click.echo(dumps(island_json(row)))
-    else:
-        click.echo(f"island {island_id}: clock {safe(row.clock_setting)}")
 
 
 @click.command()
@@ -207,4 +200,4 @@ def events(obj: Context, island_id: int, as_json: bool) -> None:
                    f"{styled_state(safe(e.to_state), 13)} {safe(e.reason)} {safe(e.message)}".rstrip())
 
 
-COMMANDS = (launch, list_cmd, show, delete, restart, clock, logs, events)
+COMMANDS = (launch, list_cmd, show, delete, restart, logs, events)  # clock: cli/clock.py

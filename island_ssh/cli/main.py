@@ -8,7 +8,7 @@ Exit codes (stable, for scripts):
   1 other island_ssh error, or an unexpected one (ISLAND_SSH_DEBUG=1 shows its traceback)
   2 bad arguments or a refused value        3 configuration error
   4 no such island                          5 permission denied
-  6 no capacity / no free island id         7 cannot reach the master or the database
+  6 no capacity / no free id / over quota   7 cannot reach the master or the database
   8 kubectl failed on the master            9 `recover`: some repairs failed (see its summary)
     (or printed what we could not read)
   10 the island ended failed, unschedulable, timeout or lost (`launch --wait`)

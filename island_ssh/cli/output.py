@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timezone
 
 import click
+
+from island_ssh.core import code_version
+from island_ssh.core.lease import lease_json, time_left_text
 
 STATE_COLOURS = {"ready": "green", "failed": "red", "unschedulable": "red", "timeout": "red", "lost": "yellow",
                  "deleted": "bright_black"}
@@ -50,8 +54,9 @@ def dumps(data) -> str:
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def island_json(row) -> dict:
-    """One island as `--json` prints it; keys are stable for scripts."""
+def island_json(row, branches=None) -> dict:
+    """One island as `--json` prints it; keys are stable for scripts. ``branches``: the branches'
+    current code versions (core.code_version), for the ``code_version`` verdict."""
     ports = list(row.ports)
     return {
         "id": row.island_id, "pod": row.pod_name, "owner": row.owner,
@@ -61,7 +66,23 @@ def island_json(row) -> dict:
         "address": f"{row.host_ip}:{ports[0]}" if row.host_ip and ports else None,
         "clock": row.clock_setting, "generation": row.generation,
         "created_at": row.created_at.isoformat() if row.created_at else None,
+        "lease": lease_json(getattr(row, "lease_expires_at", None), getattr(row, "lease_warned_at", None),
+                            datetime.now(timezone.utc)),
+        "code_version": code_version.version_json(
+            getattr(row, "code_version", None), getattr(row, "code_version_at", None),
+            _verdict(row, branches), code_version.iso),
     }
+
+
+def _verdict(row, branches) -> code_version.Verdict:
+    return code_version.judge(getattr(row, "code_version", None), row.branch, row.node,
+                              (branches or {}).get(row.branch))
+
+
+def code_cell(row, branches) -> str:
+    """The CODE column: the version (cut to 12) and a * when its branch's code moved on."""
+    text = code_version.short(getattr(row, "code_version", None)) if row.state != "deleted" else "-"
+    return text + ("*" if row.state != "deleted" and _verdict(row, branches).outdated else "")
 
 
 def styled_state(state: str, width: int = 0) -> str:
@@ -71,17 +92,20 @@ def styled_state(state: str, width: int = 0) -> str:
     return click.style(text, fg=colour) if colour else text
 
 
-def print_islands(rows, as_json: bool) -> None:
+def print_islands(rows, as_json: bool, branches=None) -> None:
     if as_json:
-        click.echo(dumps([island_json(r) for r in rows]))
+        click.echo(dumps([island_json(r, branches) for r in rows]))
         return
-    click.echo(f"{'ID':>5}  {'STATE':<13} {'OWNER':<12} {'BRANCH':<8} {'NODE':<14} {'ADDRESS:PORTS':<22} REASON")
+    click.echo(f"{'ID':>5}  {'STATE':<13} {'OWNER':<12} {'BRANCH':<8} {'NODE':<14} {'ADDRESS:PORTS':<22} "
+               f"{'LEFT':<8} {'CODE':<14} REASON")
+    now = datetime.now(timezone.utc)
     for r in rows:
         ports = f"{r.ports[0]}-{r.ports[-1]}" if r.ports else "-"
         addr = f"{r.host_ip}:{ports}" if r.host_ip else ports
+        left = "-" if r.state == "deleted" else time_left_text(getattr(r, "lease_expires_at", None), now)
         click.echo(f"{r.island_id:>5}  {styled_state(safe(r.state), 13)} {safe(r.owner)[:12]:<12} "
-                   f"{safe(r.branch)[:8]:<8} {safe(r.node or '-')[:14]:<14} {safe(addr):<22} "
-                   f"{safe(r.reason)}".rstrip())
+                   f"{safe(r.branch)[:8]:<8} {safe(r.node or '-')[:14]:<14} {safe(addr):<22} {left:<8} "
+                   f"{safe(code_cell(r, branches)):<14} {safe(r.reason)}".rstrip())
 
 
 def print_island(row, as_json: bool) -> None:

@@ -12,25 +12,47 @@ Pure: no I/O, no clock reads (the real "now" is passed in). libfaketime facts th
 A request is one of: an absolute wall-clock time ``YYYY-MM-DD HH:MM:SS`` ("the island reads this
 now"), a shift relative to the island's current offset (``+2d``, ``-1h``, ``+30m``, ``+90s``,
 ``+1d12h``, or plain seconds ``+90``), or ``reset`` / ``now`` (back to real time).
+
+Issue 13 (freeze, speed, presets, timelines, restart) lives in sibling modules, re-exported here
+so callers import everything clock from this one module:
+
+- clock_state: ClockState (the stored clock), EARLIEST/LATEST (1970 .. 2038-01-19 03:14:07 UTC,
+  32-bit time_t servers), format_reading.
+- clock_commands: parse_clock_command, apply_command, ClockCommand, validate_presets, parse_wall_time.
+- clock_files: file_spec, faketime_text, entry_clock_arg, ENTRY_ARG_PATTERNS, judge_reading.
+- clock_timeline: parse_timeline, TimelineStep, format_timeline, steps_due.
+
+The ``ClockRequest`` / ``ClockSetting`` forms below (offset only) are kept for today's callers.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone, tzinfo
+from datetime import timezone, tzinfo
 
+from island_ssh.core.clock_commands import (  # noqa: F401 (re-exported)
+    ACCEPTED, KINDS, MAX_COMMAND, PRESET_NAME, UNIT_SECONDS, WEEKDAYS, ClockCommand, NextTime, apply_command,
+    next_wall_time, parse_clock_command, parse_duration, parse_preset_expression, parse_wall_time, validate_presets,
+)
+from island_ssh.core.clock_files import (  # noqa: F401 (re-exported)
+    ENTRY_ARG_PATTERNS, ENTRY_ARG_REGEX, ReadingVerdict, entry_clock_arg, faketime_text, file_spec, judge_reading,
+    parse_entry_clock_arg, running_offset,
+)
+from island_ssh.core.clock_state import (  # noqa: F401 (re-exported)
+    EARLIEST, LATEST, MAX_RATE, MIN_RATE, RANGE_TEXT, WALL_FORMAT, ClockState, format_reading, format_utc,
+)
+from island_ssh.core.clock_state import short as _short
+from island_ssh.core.clock_timeline import (  # noqa: F401 (re-exported)
+    MAX_HORIZON, MAX_STEPS, MAX_TIMELINE_TEXT, TimelineStep, format_timeline, parse_timeline, steps_due,
+    timeline_end,
+)
 from island_ssh.core.errors import ClockError  # lives with the family; callers import it from here too
 
 MAX_TEXT = 64
-# The island's clock must stay between the epoch and the end of year 9999 (Java and MySQL agree).
-EARLIEST = 0
-LATEST = 253402300799
-UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _SHIFT = re.compile(r"[+-](?:[0-9]+[smhdw]?)(?:[0-9]+[smhdw])*\Z")
 _SHIFT_PART = re.compile(r"([0-9]+)([smhdw]?)")
 _WALL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}\Z")
-WALL_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 @dataclass(frozen=True)
@@ -53,7 +75,7 @@ class ClockRequest:
         if not EARLIEST <= island_now <= LATEST:
             raise ClockError(
                 f"clock: {self.text!r} would set the island to {island_now:.0f} s since 1970, "
-                "outside 1970-01-01 .. 9999-12-31; pick a nearer time"
+                f"outside {RANGE_TEXT}; pick a nearer time"
             )
         return ClockSetting(offset, self.text)
 
@@ -70,20 +92,6 @@ class ClockSetting:
         return faketime_file_content(self.offset_seconds)
 
 
-def parse_wall_time(text: str, tz: tzinfo = timezone.utc, field: str = "start time") -> datetime:
-    """``YYYY-MM-DD HH:MM:SS`` (a ``T`` also separates) as an aware datetime in ``tz``."""
-    cleaned = text.strip()
-    if not _WALL.match(cleaned):
-        raise ClockError(f"{field}: {_short(text)} is not YYYY-MM-DD HH:MM:SS, e.g. 2021-09-18 23:30:07")
-    try:
-        parsed = datetime.strptime(cleaned.replace("T", " "), WALL_FORMAT)
-    except ValueError as exc:
-        raise ClockError(f"{field}: {_short(text)} is not a real date and time ({exc})") from None
-    if parsed.year < 1970:
-        raise ClockError(f"{field}: {_short(text)} is before 1970; the island clock cannot go there")
-    return parsed.replace(tzinfo=tz)
-
-
 def parse_clock_request(text: str, tz: tzinfo = timezone.utc) -> ClockRequest:
     """Understand what a user typed in the clock box; raises ClockError saying what is accepted."""
     if not isinstance(text, str):
@@ -98,7 +106,7 @@ def parse_clock_request(text: str, tz: tzinfo = timezone.utc) -> ClockRequest:
         sign = -1 if lowered[0] == "-" else 1
         seconds = sum(int(n) * UNIT_SECONDS[u or "s"] for n, u in _SHIFT_PART.findall(lowered[1:]))
         if seconds > LATEST:
-            raise ClockError(f"clock: shift {cleaned!r} is larger than any date the island can show")
+            raise ClockError(f"clock: shift {cleaned!r} is larger than any date the island can show ({RANGE_TEXT})")
         return ClockRequest("shift", sign * seconds, cleaned)
     if _WALL.match(cleaned):
         target = parse_wall_time(cleaned, tz, field="clock")
@@ -148,6 +156,14 @@ def initial_offset(start_time: str, started_at: float, tz: tzinfo = timezone.utc
     return round(parse_wall_time(start_time, tz).timestamp() - started_at)
 
 
+def initial_state(start_time: str, started_at: float, tz: tzinfo = timezone.utc) -> ClockState:
+    """The ClockState of an island launched with ``start_time`` (empty: real time) whose server
+    started at ``started_at``: it read ``start_time`` then, running at rate 1."""
+    if not start_time or not start_time.strip():
+        return ClockState.real(started_at)
+    return ClockState(parse_wall_time(start_time, tz).timestamp(), started_at)
+
+
 def describe_offset(offset_seconds: int) -> str:
     """``"real time"``, ``"2 d 3 h ahead of real time"``, ``"1 h 30 min behind real time"``."""
     if offset_seconds == 0:
@@ -160,8 +176,3 @@ def describe_offset(offset_seconds: int) -> str:
             parts.append(f"{count} {unit}")
     direction = "ahead of" if offset_seconds > 0 else "behind"
     return f"{' '.join(parts)} {direction} real time"
-
-
-def _short(text: object) -> str:
-    shown = repr(text)
-    return shown if len(shown) <= 50 else shown[:47] + "..."

@@ -12,14 +12,16 @@ an instance's ``exit_code`` is something else (the exit code of the remote comma
   IslandError (anything else of ours)                 1         500
   InvalidInput (ClockError, InvalidField)             2         400
   ConfigError                                         3         500
-  IslandNotFound                                      4         404
+  IslandNotFound                                      4         404 (PodGone: 410)
   PermissionDenied                                    5         403 (RegistrationRefused: 409)
-  AllocationError (CapacityError)                     6         409
+  AllocationError (CapacityError, QuotaExceeded)     6         409
   SSHError, StoreError                                7         503 (CommandTimeout: 504)
   LoginShellError, SessionLimitError (SSHError)       3         503
   ReadChannelsBusy (SSHError)                         7         503 (+ Retry-After)
   KubectlError                                        8         502 (NotFound: 404)
   UnreadableOutput (WatchParseError, PodParseError)   8         502
+  ClockNotTaken (PreloadMissing, ClockFileMismatch,  1         502
+    ClockFileUnwritable)
 
 The web layer's own errors (``island_ssh_web.errors``, ``island_ssh_web.auth``) live there and
 carry the same two attributes.
@@ -197,6 +199,12 @@ class CapacityError(AllocationError):
     may fit once other islands are deleted."""
 
 
+class QuotaExceeded(AllocationError):
+    """The owner's quota (quotas.*: islands, total memory request) has no room for this launch;
+    nothing was allocated. Exit 6 and 409 like every "no room" answer: the same launch fits once
+    the owner deletes islands (or an admin raises the quota)."""
+
+
 class StoreError(IslandError):
     """The database refused or could not be reached; also schema-version mismatches."""
 
@@ -226,6 +234,27 @@ class ClockError(InvalidInput):
     """A clock text could not be understood, or would put the island's clock out of range."""
 
 
+class ClockNotTaken(IslandError):
+    """An island's clock could not be set or proven: its server does not read what was asked
+    (within the cache duration + 1 s), or the clock script found why it cannot (the subclasses).
+    The island's fault, not the request's: exit 1, 502 (the island did not do it); the message
+    says what to check."""
+
+    http_status = 502
+
+
+class PreloadMissing(ClockNotTaken):
+    """No process in the server container runs under libfaketime (not running, static, Go)."""
+
+
+class ClockFileMismatch(ClockNotTaken):
+    """The server reads another FAKETIME_TIMESTAMP_FILE than the one island_ssh writes."""
+
+
+class ClockFileUnwritable(ClockNotTaken):
+    """The clock file could not be written in the server container; the clock did not change."""
+
+
 class PermissionDenied(IslandError):
     """The user may not do this to that island."""
 
@@ -247,6 +276,13 @@ class IslandNotFound(IslandError):
 
     cli_exit = 4
     http_status = 404
+
+
+class PodGone(IslandNotFound):
+    """The island's pod no longer exists, and what only the pod held went with it (issue 15: the
+    remains of an ended server). 410 Gone: the island is known, the thing asked for is no more."""
+
+    http_status = 410
 
 
 # -- our own mistakes ----------------------------------------------------------------------------

@@ -30,6 +30,8 @@ class User:
     """Shown on pages and in the API's ``owner``; may be shared by several people."""
     is_admin: bool = False
     """May act on every island. Also true when ``id`` is listed in web.admins."""
+    groups: tuple[str, ...] = ()
+    """The host app's groups of this user (a hook's ``.groups``), for quotas.groups; () if none."""
 
 
 def validate_user_id(value: object, field: str = "owner_id") -> str:
@@ -61,6 +63,15 @@ def _host_id(value: str) -> str:
         raise ConfigError(f"current_user returned a user whose {exc.message}") from None
 
 
+def host_groups(value: Any) -> tuple[str, ...]:
+    """A hook's ``groups`` (names or ids; a list, tuple or set) -> a tuple of text; anything else
+    (None, a string, a mapping) gives no groups: a group grants quota, so nothing is guessed."""
+    if not isinstance(value, (list, tuple, set, frozenset)):
+        return ()
+    return tuple(sorted({str(g)[:128] for g in value if isinstance(g, (str, int)) and not isinstance(g, bool)
+                         and str(g)}))
+
+
 def _legacy(name: str, stacklevel: int) -> User:
     warnings.warn("current_user returned a plain name; return island_ssh.core.identity.User(id, name) "
                   "(or an (id, name) pair): a name is taken as the user's id, so two people with one "
@@ -77,7 +88,7 @@ def as_user(value: Any, *, stacklevel: int = 3) -> User | None:
     if value is None or value == "":
         return None
     if isinstance(value, User):
-        return User(_host_id(value.id), value.name, bool(value.is_admin))
+        return User(_host_id(value.id), value.name, bool(value.is_admin), host_groups(value.groups))
     if isinstance(value, str):
         return _legacy(value, stacklevel + 1)
     if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, (str, int)) for v in value):
@@ -88,7 +99,7 @@ def as_user(value: Any, *, stacklevel: int = 3) -> User | None:
     if isinstance(user_id, (str, int)) and not isinstance(user_id, bool) and str(user_id):
         text = str(user_id)
         return User(_host_id(text), name if isinstance(name, str) and name else text,
-                    getattr(value, "is_admin", False) is True)
+                    getattr(value, "is_admin", False) is True, host_groups(getattr(value, "groups", ())))
     if user_id is None and isinstance(name, str) and name:
         return _legacy(name, stacklevel + 1)
     raise ConfigError("current_user must return island_ssh.core.identity.User(id, name), an (id, name) pair, "

@@ -19,9 +19,11 @@ import yaml
 from pypinyin import Style, lazy_pinyin
 
 from island_ssh.core import pod_policy, validate
+from island_ssh.core.code_version import file_path
 from island_ssh.core.settings import IslandSettings
 from island_ssh.core.errors import ConfigError, InvalidInput
 from island_ssh.core.names import APP, ID_LABEL, MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION, SERVER_CONTAINER, SIDE_CONTAINER
+from island_ssh.core.clock_files import ENTRY_ARG_PATTERNS
 from island_ssh.core.ports import ports_for
 from island_ssh.core.token_secret import token_env_for
 
@@ -31,13 +33,17 @@ _TOKEN = re.compile(r"[A-Za-z0-9_.~+/=-]{16,256}\Z")
 _DEBUG_FLAG = re.compile(r"[A-Za-z0-9_-]{1,16}\Z")
 
 
+ENTRY_ARGS = [re.compile(pattern) for pattern in ENTRY_ARG_PATTERNS.values()]
+
+
 @dataclass(frozen=True)
 class IslandSpec:
     island_id: int
     owner: str
     branch: str
     start_time: str = ""
-    """``YYYY-MM-DD HH:MM:SS`` the island's clock starts at, or "" for real time."""
+    """``YYYY-MM-DD HH:MM:SS`` the island's clock starts at, or "" for real time; on a restart or
+    re-apply, the stored clock as entry_clock_arg gives it (see ``start_clock``)."""
     memory_request: str = "1500Mi"
     memory_limit: str = "2048Mi"
     image: str = "bo602505401/jdk8-curl-libfaketime:latest"
@@ -84,7 +90,7 @@ def validated_spec(spec: IslandSpec, settings: IslandSettings) -> IslandSpec:
         island_id=spec.island_id,
         owner=validate.validate_owner(spec.owner),
         branch=branch,
-        start_time=validate.validate_start_time(spec.start_time),
+        start_time=start_clock(spec.start_time),
         memory_request=request,
         memory_limit=limit,
         image=validate.validate_image(spec.image),
@@ -92,6 +98,14 @@ def validated_spec(spec: IslandSpec, settings: IslandSettings) -> IslandSpec:
         token=spec.token,
         debug_flag=spec.debug_flag,
     )
+
+
+def start_clock(value: object) -> str:
+    """The entry script's clock argument: a user's start time (validated), or a restart's stored
+    clock as core.clock_files.entry_clock_arg writes it (``+O x1``, ``=EPOCH``, ``~F T R``)."""
+    if isinstance(value, str) and any(p.fullmatch(value) for p in ENTRY_ARGS):
+        return value
+    return validate.validate_start_time(value)
 
 
 def server_env(spec: IslandSpec, settings: IslandSettings) -> list[dict]:
@@ -110,6 +124,8 @@ def server_env(spec: IslandSpec, settings: IslandSettings) -> list[dict]:
         {"name": "ISLAND_PORTS", "value": " ".join(str(p) for p in ports)},
         {"name": "SERVER_COMMAND", "value": settings.server_command},
         {"name": "NODE_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
+        # the entry script reads it and registers its first line (core.code_version)
+        {"name": "ISLAND_CODE_VERSION_FILE", "value": file_path(settings.code_mount, settings.code_version_file)},
     ]
     env.extend({"name": name, "value": value} for name, value in spec.extra_env.items())
     return env
@@ -162,10 +178,25 @@ def render_pod(spec: IslandSpec, settings: IslandSettings, namespace: str, templ
     probe["failureThreshold"] = settings.readiness_failure_threshold
     side = _container(pod, SIDE_CONTAINER)
     side["image"] = settings.side_image
+    _fill_mounts(server, side, settings)
     set_capabilities(server, settings.capabilities_add, body)
     # the side container only runs `tail -f /dev/null`: it never gets added capabilities
     set_capabilities(side, [], body)
     return pod
+
+
+def _fill_mounts(server: dict, side: dict, settings: IslandSettings) -> None:
+    """Mount paths by volume name; the server works in islands.remains_dir, which the side container
+    shares and keeps after the server ends (core/remains.py, README "Crash forensics")."""
+    paths = {"island-work": settings.remains_dir, "server-pv-storage": settings.code_mount}
+    for container in (server, side):
+        for mount in container.get("volumeMounts") or []:
+            if mount.get("name") in paths:
+                mount["mountPath"] = paths[mount["name"]]
+    if any(m.get("name") == "island-work" for m in server.get("volumeMounts") or []):
+        server["workingDir"] = settings.remains_dir
+    else:
+        server.pop("workingDir", None)
 
 
 def set_capabilities(container: dict, added: list[str], pod_spec: dict) -> None:

@@ -18,6 +18,8 @@ row allocated, no pod, older than           ``release_stuck`` or ``reapply``
   ``stuck_after`` (never answered 201)        (recover.stuck_action)
 row whose pod shows another state           ``sync`` (what the tracker would have stored)
 pod whose server ended > ``retention`` ago  ``expire``: pod deleted, island released
+row whose lease ended (``lease_expires_at``  ``lease_expired``: pod deleted (if any), island
+  <= now; not allocated/applying)             released with reason LeaseExpired (core.lease)
 pod with our label and no row,              ``adopt`` (recover.orphan_action: adopt) or
   its id label naming a free id               ``delete_orphan`` / ``report_orphan``
 pod with our label, id held by another      ``delete_orphan`` (``report_orphan`` when
@@ -48,7 +50,7 @@ from island_ssh.core.names import (GENERATION_LABEL, OWNER_ANNOTATION, OWNER_ID_
 from island_ssh.core.podstate import PodView, classify
 from island_ssh.core.statemachine import IslandSnapshot, on_relist
 
-KINDS = ("sync", "lost", "release_gone", "release", "release_stuck", "reapply", "expire", "adopt",
+KINDS = ("sync", "lost", "release_gone", "release", "release_stuck", "reapply", "expire", "lease_expired", "adopt",
          "delete_orphan", "report_orphan", "remove_registration", "remove_secret")
 """Every action kind, in the order a summary lists them."""
 CHANGES_NOTHING = frozenset({"report_orphan"})
@@ -189,8 +191,22 @@ def _row_action(kind: str, row, reason: str, message: str, **extra) -> Action:
                   pod=row.pod_name or None, from_state=row.state, **extra)
 
 
+def _lease_ended(row, now: float) -> float | None:
+    """Seconds since the row's lease ended (None: it has not, or the row has no lease)."""
+    end = getattr(row, "lease_expires_at", None)
+    if end is None or row.state in STUCK_STATES or end.timestamp() > now:
+        return None
+    return now - end.timestamp()
+
+
+def _lease_action(row, ended: float) -> Action:
+    return _row_action("lease_expired", row, "LeaseExpired",
+                       f"lease ended {ended:.0f} s ago; deleted by the recover job", to_state="deleted")
+
+
 def _plan_row(row, pod: PodFacts | None, now: float, settings: RecoverSettings,
               resumable: bool = False) -> Action | None:
+    ended = _lease_ended(row, now)
     if pod is None:
         age = _age(row.state_since, now)
         if row.state in STUCK_STATES:
@@ -207,6 +223,8 @@ def _plan_row(row, pod: PodFacts | None, now: float, settings: RecoverSettings,
                                    to_state="applying")
             return _row_action("release_stuck", row, "Stuck", f"{row.state} for {age:.0f} s with no pod; released",
                                to_state="deleted")
+        if ended is not None and row.state != "terminating":
+            return _lease_action(row, ended)
         if row.state == "lost":
             if age < settings.lost_grace:
                 return None
@@ -220,6 +238,8 @@ def _plan_row(row, pod: PodFacts | None, now: float, settings: RecoverSettings,
         return _row_action(kind, row, t.reason, t.message, to_state=t.to_state)
     if pod.terminating:
         return None  # on its way out; the tracker (or the next run) records the end
+    if ended is not None:
+        return _lease_action(row, ended)
     if pod.ended_at is not None and now - pod.ended_at >= settings.retention:
         return _row_action("expire", row, "Expired",
                            f"server ended {now - pod.ended_at:.0f} s ago (retention {settings.retention:g} s); "

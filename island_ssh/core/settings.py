@@ -119,6 +119,12 @@ class IslandSettings:
     only a set that acts inside the pod is accepted: SYS_TIME, SYS_ADMIN, ALL are refused."""
     memory_request: str = "1500Mi"
     memory_limit: str = "2048Mi"
+    memory_warning: float = 0.8
+    """Resource use (issue 15): an island's server past this fraction of its memory limit is flagged
+    (orange on the page, ``warning`` in the API); 0 < x <= 1."""
+    usage_cache_seconds: float = 5.0
+    """One metrics poll (`kubectl get --raw .../metrics.k8s.io/...`) for all islands serves every
+    page and API read for this long."""
     entry_script: str = "/home/server/.island/entry.sh"
     """Path of conf/container/entry.sh inside the container (shipped on the code volume)."""
     server_command: str = "sh /home/server/start.sh"
@@ -131,8 +137,11 @@ class IslandSettings:
     code_mount: str = "/home/server"
     faketime_lib: str = "/usr/lib64/faketime/libfaketime.so.1"
     faketime_file: str = "/tmp/server-faketime.rc"
-    faketime_cache_duration: int = 1
-    """Seconds libfaketime caches the clock file; 1 makes a clock change show within ~1 s."""
+    faketime_cache_duration: int = 0
+    """libfaketime's FAKETIME_CACHE_DURATION. It re-reads the clock file when the whole seconds since
+    its last read exceed this (measured, 0.9.10): 0 re-reads at most once a second, so a change shows
+    within 1 s; 1 within 2 s; its default 10 within 11 s. 0 costs the same as 1 (one file read per
+    second per process, 10-12 M time calls/s either way); only FAKETIME_NO_CACHE=1 is slow (~80x)."""
     ready_timeout: float = 180.0
     """Seconds an island may take from apply to ready before it is marked timeout."""
     capacity_check: bool = True
@@ -148,6 +157,44 @@ class IslandSettings:
     log_limit_bytes: int = 1048576
     """Most bytes of an island's log one read returns (kubectl logs --limit-bytes; the answer says
     when it was cut), and the longest line and the most unread bytes a followed log (logs -f) holds."""
+    lease_default: str = "24h"
+    """How long an island lives when its launch names no lease (core.lease durations: 8h, 90m, 1d12h)."""
+    lease_max: str = "7d"
+    """The furthest ahead an island may end, counted from the moment of launching or extending
+    (extending again later is allowed: the maximum moves with now, the policy does not change)."""
+    lease_warning: str = "30m"
+    """How long before its end an island's owner is warned (Notifier "lease-warning", its history)."""
+    lease_min: str = "1m"
+    """The shortest lease a launch or an extension may ask for (tests lower it to seconds)."""
+    lease_check_interval: float = 30.0
+    """Seconds between the lease reaper's passes in a long-running service (web, serve)."""
+    idle_after: str = "2h"
+    """An island whose game ports had no established TCP connection for this long is idle
+    (core.idle says what counts; durations as leases: 2h, 90m, 30s). ``off`` turns the check off."""
+    idle_expire: bool = False
+    """Delete idle islands (reason IdleExpired): the "idle" warning first, then idle_grace later."""
+    idle_grace: str = "30m"
+    """With idle_expire: how long after the idle warning a still idle island is deleted."""
+    idle_check_interval: str = "1m"
+    """How often the idle check runs (once across all workers; the recover job runs it too)."""
+    idle_batch_max: int = 50
+    """Pods probed per remote command (one SSH command runs this many kubectl execs on the master)."""
+    code_version_file: str = "VERSION"
+    """The code's version file, relative to code_mount (README "Code version"): its first line (a
+    commit hash, a build number; at most 128 characters) is what an island records at start."""
+    code_version_check_interval: float = 60.0
+    """Seconds the branches' current versions (the file as their nodes hold it now, read through
+    one running island per node) are cached, across workers, before they are read again."""
+    remains_dir: str = "/home/island-work"
+    """The server's working directory: an emptyDir shared with the side container, which keeps it
+    after the server ends (README "Crash forensics"); its files are the island's remains."""
+    remains_paths: list[str] = field(default_factory=lambda: ["logs/", "hs_err_pid*.log", "core*"])
+    """What of remains_dir a remains bundle holds: relative paths or globs (core.remains says which
+    characters); a directory is taken whole."""
+    remains_max_bytes: int = 256 * 1024 * 1024
+    """Most bytes of those files one bundle holds; past it the bundle is cut and says so (notes.txt)."""
+    remains_log_lines: int = 2000
+    """The server log's last lines in a bundle (at most log_limit_bytes of them)."""
 
 
 @dataclass(frozen=True)
@@ -191,6 +238,9 @@ class WebSettings:
     """Failed logins per client IP and per user name within login_window before 429."""
     login_window: float = 60.0
     """Seconds over which failed logins are counted."""
+    metrics_token: str = ""
+    """Bearer token Prometheus sends to read /metrics (32+ characters; ISLAND_SSH_WEB_METRICS_TOKEN).
+    Empty: /metrics is open, as most exporters are (README "Metrics" says what it shows)."""
 
 
 @dataclass(frozen=True)
@@ -207,6 +257,32 @@ class RecoverSettings:
     retention: float = 86400.0
     """Seconds a pod whose server ended is kept for inspection before it is deleted."""
     lock_name: str = "island_ssh.core.recovery_plan"
+
+
+def _default_presets() -> dict[str, str]:
+    return {"daily-reset": "next 05:00 - 10s", "weekly-reset": "next Monday 05:00 - 10s"}
+
+
+@dataclass(frozen=True)
+class ClockSettings:
+    """The islands' clocks (issue 13): the studio's time zone, named presets, the read-back bound."""
+
+    timezone: str = "UTC"
+    """IANA time zone name (``Asia/Shanghai``) that wall times typed by users and presets such as
+    ``next 05:00`` mean; checked with zoneinfo at config load."""
+    presets: dict[str, str] = field(default_factory=_default_presets)
+    """Name -> clock expression, one click in the page, ``island-ssh clock ID --preset NAME``.
+    Names are letters, digits and dashes; expressions are what the clock box accepts."""
+    readback_tolerance: float = 0.5
+    """Seconds the island's read-back may differ from what was asked, beyond the time the read
+    itself took (core.clock_files.judge_reading); a change further off is refused (ClockNotTaken)
+    and the previous clock written back."""
+    timeline_poll: float = 2.0
+    """Seconds at most between two looks of a service's timeline runner at MySQL (timelines started
+    by other processes); a step is applied at its due time, this only bounds discovering it."""
+    lock_wait: float = 30.0
+    """Seconds a clock change waits for another change of the same island to finish (MySQL named
+    lock, so across processes) before it is refused with "try again"."""
 
 
 @dataclass(frozen=True)
@@ -235,6 +311,86 @@ class SandboxSettings:
     rbac: str = ""
     """An RBAC file (e.g. conf/kubernetes/rbac.yaml) the API server enforces for the master's kubectl,
     which then acts as the file's ServiceAccount; "" allows everything."""
+    metrics_api: bool = True
+    """Serve metrics.k8s.io (`kubectl top`) from the pods' real processes, as metrics-server does;
+    false plays a cluster without metrics-server (island usage then says "not available")."""
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """One notification endpoint (``notify.webhooks``). Operator config: the URL is called from
+    the web app's host, so only whoever writes this file chooses where notifications go."""
+    name: str = ""
+    """Unique; shown in doctor, the logs and /api/notifications (1-64 letters, digits, . _ -)."""
+    url: str = ""
+    """http:// or https:// only; redirects are never followed. Its query is hidden when shown."""
+    preset: str = "json"
+    """wecom | dingtalk | feishu | slack | json: the body when ``template`` is empty, and how a
+    200 answer is judged (WeCom/DingTalk errcode, Feishu code must be 0)."""
+    events: list[str] = field(default_factory=list)
+    """ready, failed, lease-warning, expired, deleted-by-other, idle; empty = all of them."""
+    template: str = ""
+    """JSON (placeholders substituted inside its strings, JSON-safely) or plain text; placeholders
+    {event} {text} {island_id} {owner} {reason} {message} ... (README "Notifications")."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """Extra request headers (Authorization: ...); one-line values."""
+    timeout: float = 5.0
+    """Seconds one call may take in all (connect, send, answer); then it counts as failed."""
+    secret: str = ""
+    """DingTalk's or Feishu's signing secret (their "sign" security setting): each call is signed
+    with it. Only for those presets; keep it in the environment (ISLAND_SSH_NOTIFY_WEBHOOKS)."""
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    webhooks: list[WebhookSettings] = field(default_factory=list)
+    """The endpoints; empty (the default) turns notifications off entirely."""
+    attempts: int = 6
+    """Calls per notification at most (the first and its retries); then it is recorded as failed."""
+    backoff: float = 2.0
+    """Seconds before the first retry; doubles each retry up to backoff_max."""
+    backoff_max: float = 300.0
+    concurrency: int = 4
+    """Calls in flight at once (one delivery worker per database, across processes)."""
+    max_response_bytes: int = 65536
+    """Bytes of an answer read at most; the rest is never read."""
+    poll_interval: float = 1.0
+    """Seconds between the worker's looks at new island events and due retries."""
+    retention: float = 7 * 86400.0
+    """Seconds delivered and failed notifications are kept (doctor and the API show them)."""
+    page_url: str = ""
+    """The web app's address as users open it (https://islands.example.com); when set, each
+    notification links the island's page. Empty: no link."""
+    lock_name: str = "island_ssh.notify"
+    """MySQL named lock: one delivery worker per database acts at a time."""
+
+
+@dataclass(frozen=True)
+class QuotaLimit:
+    """One override (``quotas.users.<user id>`` or ``quotas.groups.<group>``); unset fields fall
+    back to the group's, then the default (core/quota.py)."""
+    max_islands: int | None = None
+    """Islands the owner may hold at once (0: none); null: not set here."""
+    max_memory: str | None = None
+    """Total memory request of the owner's islands, a quantity like 6Gi; null/"": not set here."""
+    unlimited: bool = False
+    """True: no limit at all for this user (or every member of this group)."""
+
+
+@dataclass(frozen=True)
+class QuotaSettings:
+    max_islands: int | None = None
+    """Default islands per owner (not deleted: failed and lost ones count); null: no limit."""
+    max_memory: str | None = None
+    """Default total memory request per owner, e.g. 6Gi; null or "": no limit."""
+    users: dict[str, QuotaLimit] = field(default_factory=dict)
+    """Per-user overrides by user id (the owner_id, not the display name)."""
+    groups: dict[str, QuotaLimit] = field(default_factory=dict)
+    """Per-member limits for the host app's groups (User.groups); in several, the most generous."""
+    admins_exempt: bool = True
+    """Admins' own islands are not limited (an admin launching FOR someone counts against them)."""
+    lock_wait: float = 10.0
+    """Seconds a launch waits for the same owner's concurrent launch (MySQL named lock per owner)."""
 
 
 @dataclass(frozen=True)
@@ -246,7 +402,10 @@ class Settings:
     tracker: TrackerSettings = field(default_factory=TrackerSettings)
     web: WebSettings = field(default_factory=WebSettings)
     recover: RecoverSettings = field(default_factory=RecoverSettings)
+    clock: ClockSettings = field(default_factory=ClockSettings)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    quotas: QuotaSettings = field(default_factory=QuotaSettings)
     source: str = "<defaults>"
     """The file these settings came from (for messages)."""
 

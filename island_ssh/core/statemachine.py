@@ -20,7 +20,11 @@ deleted                anything                     None (a deleted island never
 any                    BOOKMARK, ERROR              None (no pod in them)
 any                    rv <= current rv (DELETED:   None (stale, duplicated or replayed)
                        rv < current rv)
-any                    DELETED (or view.deleted)    deleted, reason "Deleted"
+any                    DELETED (or view.deleted)    deleted, reason "Deleted" (a terminating island
+                                                    whose reason is in KEPT_END_REASONS, e.g.
+                                                    LeaseExpired, keeps that reason)
+terminating, reason    view terminating             None (the reason why we ended it stays)
+  in KEPT_END_REASONS
 terminating            view terminating             terminating (only if details changed)
 terminating            any other view               None (deletion is not undone)
 failed                 view terminating / failed    that view (failed->failed updates details)
@@ -60,6 +64,10 @@ TIMEOUT_EXITS = frozenset({"ready", "failed", "terminating"})
 MISSING_MEANS_DELETED = frozenset({"terminating", "failed"})
 """A pod missing from a re-list in these states went the way it was going: deleted, not lost."""
 MISSING_IS_EXPECTED = frozenset({"allocated", "applying", "deleted", "lost"})
+KEPT_END_REASONS = frozenset({"LeaseExpired", "IdleExpired"})
+"""Why island_ssh itself ended an island (the lease and idle reapers: service/leases.py, idle.py).
+A terminating island with such a reason keeps it through its pod's terminating and DELETED
+events, so the deleted row still says why it ended, not just "Deleted"."""
 
 
 @dataclass(frozen=True)
@@ -126,9 +134,13 @@ def next_transition(current: IslandSnapshot, event_type: str, view: PodView) -> 
     deleting = event_type == "DELETED" or view.deleted
     if _is_stale(current, view, deleting):
         return None
+    kept = current.state == "terminating" and current.reason in KEPT_END_REASONS
     if deleting:
-        return Transition("deleted", "Deleted", _deleted_message(view), view.node, view.host_ip, view.resource_version)
+        return Transition("deleted", current.reason if kept else "Deleted", _deleted_message(view), view.node,
+                          view.host_ip, view.resource_version)
     target = _from_view(view)
+    if kept and target.to_state == "terminating":
+        return None
     if current.state == "terminating" and target.to_state != "terminating":
         return None
     if current.state == "failed" and target.to_state not in ("failed", "terminating"):
@@ -155,8 +167,9 @@ def on_relist(
     if current.state == "deleted":
         return None
     if delete_requested or current.state in MISSING_MEANS_DELETED:
+        kept = current.state == "terminating" and current.reason in KEPT_END_REASONS
         return Transition(
-            "deleted", "Deleted", f"pod gone while the watch was down (was {current.state})",
+            "deleted", current.reason if kept else "Deleted", f"pod gone while the watch was down (was {current.state})",
             resource_version=current.resource_version,
         )
     if current.state in MISSING_IS_EXPECTED:

@@ -45,6 +45,7 @@ RESERVED_ENV_NAMES = frozenset(
         "ISLAND_TOKEN",
         "ISLAND_ID",
         "ISLAND_PORTS",
+        "ISLAND_CODE_VERSION_FILE",
         "SERVER_COMMAND",
         "NODE_IP",
         "PATH",

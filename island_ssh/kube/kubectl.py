@@ -15,6 +15,9 @@ import base64
 import binascii
 import json
 import shlex
+import threading
+import urllib.parse
+from collections import Counter
 from typing import Any, Iterable, Protocol
 
 
@@ -22,6 +25,7 @@ from island_ssh.core import kubectl_versions as versions
 from island_ssh.core.settings import KubeSettings
 from island_ssh.core.errors import Forbidden, KubectlError, NotFound
 from island_ssh.kube.rights import RBAC_FILE
+from island_ssh.observe import metrics
 from island_ssh.core.manifests import to_wire
 from island_ssh.core.token_secret import TOKEN_KEY, token_secret_name
 from island_ssh.core.names import GENERATION_LABEL, ID_LABEL, MANAGED_SELECTOR, SERVICE_WORK, USER_READ
@@ -43,6 +47,13 @@ class Kubectl:
         self.settings = settings or KubeSettings()
         self._client: versions.Capabilities | None = None
         self._server: versions.KubectlVersion | None = None
+        self.commands: Counter[str] = Counter()
+        """Remote commands sent through the shell, by kind (run, exec, script): what a batch costs."""
+        self._count_lock = threading.Lock()
+
+    def _count(self, kind: str) -> None:
+        with self._count_lock:
+            self.commands[kind] += 1
 
     # -- command building -------------------------------------------------------------------
     def command(self, *args: str, namespaced: bool = True, request_timeout: bool = True) -> str:
@@ -57,9 +68,17 @@ class Kubectl:
     def run(self, *args: str, stdin: bytes | str | None = None, timeout: float = 30.0,
             namespaced: bool = True, island_id: int | None = None, purpose: str = SERVICE_WORK) -> str:
         cmd = self.command(*args, namespaced=namespaced)
-        result = self.shell.run(cmd, stdin=_as_bytes(stdin), timeout=timeout, purpose=purpose)
+        self._count("run")
+        try:
+            result = self.shell.run(cmd, stdin=_as_bytes(stdin), timeout=timeout, purpose=purpose)
+        except Exception:
+            metrics.kubectl_failed(args)  # the SSH connection failed under it
+            raise
         if result.exit_code != 0:
-            raise kubectl_error(cmd, result.exit_code, result.stderr, island_id)
+            error = kubectl_error(cmd, result.exit_code, result.stderr, island_id)
+            if not isinstance(error, NotFound):  # "not there" answers a question: not a failure
+                metrics.kubectl_failed(args)
+            raise error
         return result.stdout
 
     # -- the master's kubectl and API server versions (core.kubectl_versions) -------------------
@@ -98,7 +117,10 @@ class Kubectl:
     # -- verbs ------------------------------------------------------------------------------
     def apply(self, docs: Iterable[dict] | str, timeout: float = 60.0) -> list[str]:
         """Apply one or many manifests in ONE kubectl call; returns the applied object names."""
-        wire = docs.encode("utf-8") if isinstance(docs, str) else to_wire(list(docs))
+        if not isinstance(docs, str):
+            docs = list(docs)
+            metrics.APPLY_BATCH_ISLANDS.observe(sum(1 for d in docs if isinstance(d, dict) and d.get("kind") == "Pod"))
+        wire = docs.encode("utf-8") if isinstance(docs, str) else to_wire(docs)
         flags = versions.apply_flags(self.server_side_apply())
         out = self.run("apply", *flags, "-f", "-", "-o", "name", stdin=wire, timeout=timeout)
         return [line.strip() for line in out.splitlines() if line.strip()]
@@ -170,15 +192,38 @@ class Kubectl:
     def nodes(self) -> list[dict]:
         return json.loads(self.run("get", "nodes", "-o", "json", namespaced=False))["items"]
 
+    def top_pods(self, namespace: str | None = None, selector: str = MANAGED_SELECTOR,
+                 timeout: float = 30.0) -> dict | None:
+        """Every matching pod's use in ONE call: the metrics.k8s.io PodMetricsList (core.usage parses it),
+        or None when the cluster has no metrics API (no metrics-server: the group is missing, 404).
+
+        ``kubectl get --raw`` rather than ``kubectl top pod``: exact quantities ("123456n",
+        "53248Ki") with timestamp and window, no discovery round trips first, no column layout that
+        changes between kubectl minors, and a plain 404 for a missing API (`top` says "Metrics API
+        not available")."""
+        ns = urllib.parse.quote(namespace or self.settings.namespace, safe="")
+        path = f"/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods?labelSelector={urllib.parse.quote(selector, safe='')}"
+        try:
+            out = self.run("get", "--raw", path, namespaced=False, timeout=timeout)
+        except NotFound:
+            return None
+        return json.loads(out)
+
     def exec(self, pod: str, container: str, argv: list[str], stdin: bytes | str | None = None,
              timeout: float = 30.0, island_id: int | None = None, purpose: str = SERVICE_WORK):
         """Run argv in a container; returns the CommandResult (its exit code is the remote one).
         ``purpose`` USER_READ for an exec that only reads for a user (it shares their channels)."""
         args = ["exec"] + (["-i"] if stdin is not None else []) + [pod, "-c", container, "--"] + list(argv)
         cmd = self.command(*args)
-        result = self.shell.run(cmd, stdin=_as_bytes(stdin), timeout=timeout, purpose=purpose)
+        self._count("exec")
+        try:
+            result = self.shell.run(cmd, stdin=_as_bytes(stdin), timeout=timeout, purpose=purpose)
+        except Exception:
+            metrics.kubectl_failed(["exec"])
+            raise
         # kubectl exits with the remote command's code; its own failures print "Error from server"
         if result.exit_code != 0 and _is_kubectl_failure(result.stderr):
+            metrics.kubectl_failed(["exec"])
             error = kubectl_error(cmd, result.exit_code, result.stderr, island_id)
             hint = (self._exec_hint(result.stderr) if "websocket" in result.stderr.lower() else None)
             if hint:  # an SPDY-only kubectl against a websocket-only API server (the sandbox)
@@ -186,6 +231,13 @@ class Kubectl:
                                      exit_code=result.exit_code, island_id=island_id)
             raise error
         return result
+
+    def script(self, text: str, timeout: float = 60.0, purpose: str = SERVICE_WORK):
+        """Run a shell script built by a kube module (kube/idle_probe.py: many kubectl execs in ONE
+        remote command) on the master; returns the CommandResult whatever its exit code. Every
+        value in ``text`` must already be quoted by its builder."""
+        self._count("script")
+        return self.shell.run(text, timeout=timeout, purpose=purpose)
 
     def _exec_hint(self, stderr: str) -> str | None:
         try:

@@ -46,6 +46,8 @@ REQUIRED = (
     Right("patch", "secrets", why="apply over an existing token Secret"),
     Right("delete", "secrets", why="a token goes with its island"),
     Right("get", "persistentvolumeclaims", why="doctor checks the shared code volume's claim"),
+    Right("list", "pods.metrics.k8s.io", why="resource use: one list of every island's PodMetrics per poll "
+                                              "(metrics-server; without the right usage is 'not available')"),
     Right("get", "nodes", cluster_scoped=True, why="the capacity check"),
     Right("list", "nodes", cluster_scoped=True, why="the capacity check"),
     Right("get", "persistentvolumes", cluster_scoped=True, why="doctor checks the code volume"),

@@ -23,10 +23,12 @@ from typing import Callable
 from island_ssh.core.settings import IslandSettings, TrackerSettings
 from island_ssh.core.errors import IslandError
 from island_ssh.kube.kubectl import Kubectl
-from island_ssh.core.names import GENERATION_LABEL, MANAGED_SELECTOR, SERVER_CONTAINER, WAITING_STATES
+from island_ssh.core.names import (FAILED_STATES, GENERATION_LABEL, MANAGED_SELECTOR, SERVER_CONTAINER,
+                                   WAITING_STATES)
 from island_ssh.core.podstate import classify
 from island_ssh.ssh import StreamTimeout
 from island_ssh.core.statemachine import IslandSnapshot, check_timeout, next_transition, on_relist
+from island_ssh.observe import metrics
 from island_ssh.store import Move
 from island_ssh.core.watch_events import WatchParseError, parse_watch_line
 
@@ -186,6 +188,8 @@ class Tracker:
         lines, then the re-list and the timeout check when they are due)."""
         stream = self.kubectl.watch_pods(self.selector)
         self.watches += 1
+        if self.watches > 1:
+            metrics.TRACKER_WATCH_RESTARTS.inc()
         try:
             first = _next_line(stream, FIRST_LINE_WAIT)
             self._relist()
@@ -258,7 +262,9 @@ class Tracker:
                 moves.append((index, row, transition))
                 rows[view.island_id] = _after(row, transition)
         refused_at: dict[int, int] = {}
-        for (index, row, _), ok in zip(moves, self._store_many([(row, t) for _, row, t in moves])):
+        outcomes = self._store_many([(row, t) for _, row, t in moves])
+        metrics.tracker_stored(views[i][1] for (i, _, _), ok in zip(moves, outcomes) if ok and views[i][0] != "DELETED")
+        for (index, row, _), ok in zip(moves, outcomes):
             if not ok and row.island_id not in refused_at:
                 refused_at[row.island_id] = index
         if refused_at:
@@ -286,7 +292,23 @@ class Tracker:
             if ok:
                 self._announce(Announcement(row.island_id, row.generation, row.state, t.to_state,
                                             t.reason, t.message, at))
+        self._audit_ends([(row, t) for (row, t), ok in zip(moves, outcomes) if ok])
         return outcomes
+
+    def _audit_ends(self, stored: list) -> None:
+        """The audit log hears only of the ends the tracker decides (failed, lost, timeout,
+        unschedulable) and of pods deleted outside island_ssh: not of every event."""
+        record = getattr(self.store, "record_audit", None)
+        for row, t in stored if record else ():
+            action = t.to_state if t.to_state in FAILED_STATES else (
+                "pod-gone" if t.to_state == "deleted" and row.state != "terminating" else None)
+            if action is None:
+                continue
+            try:
+                record("tracker", "", "", action, row.island_id, row.generation, f"{t.reason}: {t.message or ''}"[:500],
+                       owner_id=row.owner_id or row.owner)
+            except Exception as exc:  # noqa: BLE001 -- the watch goes on whatever the audit log does
+                log.warning("audit: could not record island %s %s: %s", row.island_id, action, exc)
 
     def _relist(self) -> None:
         """Derive what the gap between two watches hid: pods gone -> deleted or lost.
@@ -312,7 +334,7 @@ class Tracker:
             transition = on_relist(IslandSnapshot.of(row), view)
             if transition is not None:
                 moves.append((row, transition))
-        self._store_many(moves)
+        metrics.relisted([t.to_state for (_, t), ok in zip(moves, self._store_many(moves)) if ok])
 
     def check_timeouts(self, force: bool = False) -> None:
         now = self.wall_clock()

@@ -42,7 +42,11 @@ class Doctor:
             return
         yield self.check_registration_url()
         yield check_registration_transport(self.settings.islands.registration_url)
-        yield self.check_database()
+        database = self.check_database()
+        yield database
+        from island_ssh.service.doctor_notify import check_notifications  # webhooks: recent failures
+        yield (check_notifications(self.settings) if database.status == OK
+               else Check("notifications", SKIP, "needs the database above"))
         yield check_key_file_mode(self.settings.ssh.key_file)
         yield self.check_host_key()
         login = self.check_login()
@@ -56,18 +60,20 @@ class Doctor:
             if shell_check.status == FAIL:  # kubectl runs through that login shell
                 skip_why = "needs a login shell that runs commands (above)"
         if skip_why:
-            for name in ("kubectl", "rights", "create pods", "code volume"):
+            for name in ("kubectl", "rights", "create pods", "code volume", "island clock"):
                 yield Check(name, SKIP, skip_why)
             return
         kubectl = self.check_kubectl()
         yield kubectl
         if kubectl.status != OK:
-            for name in ("rights", "create pods", "code volume"):
+            for name in ("rights", "create pods", "code volume", "island clock"):
                 yield Check(name, SKIP, "needs kubectl above")
             return
         yield self.check_kubectl_version()
         yield from self.check_permissions()
         yield self.check_storage()
+        from island_ssh.service.doctor_clock import check_island_clock
+        yield check_island_clock(self.kubectl, self.settings.islands.faketime_file)
 
     def close(self) -> None:
         if self.shell is not None:

@@ -15,7 +15,17 @@ from typing import Callable
 
 from island_ssh.core import clock as clocks
 from island_ssh.service.batching import GroupCommit, SingleFlight
+from island_ssh.service import clock_lifecycle
+from island_ssh.service.clocks import ClockService
 from island_ssh.service.resume import ApplierLease, resume_applies
+from island_ssh.service.audit import Actor, AuditLog
+from island_ssh.service.quotas import QuotaService
+from island_ssh.service.notify import Notifier
+from island_ssh.service.leases import LeaseService
+from island_ssh.service.idle import IdleService
+from island_ssh.service.usage import UsageService
+from island_ssh.service.code_versions import CodeVersionService
+from island_ssh.service.metrics import observe_capacity  # node memory gauges from this listing
 from island_ssh.core.capacity import capacity_problem
 from island_ssh.core.settings import Settings
 from island_ssh.core.errors import (AllocationError, AuthError, CapacityError, ConfigError, ConnectionLost,
@@ -54,6 +64,10 @@ class LaunchRequest:
     """May the asker choose islands.admin_images too (the face says who is an admin)."""
     owner_id: str | None = None
     """The owner's stable user id, what permission checks compare; None takes ``owner`` as the id."""
+    lease: str | None = None
+    """How long the island lives ('8h', '2d', core.lease); None or empty: islands.lease_default."""
+    by: User | None = None
+    """Who asks (the web's user, for the audit log and their quota groups); None: the operator."""
 
 
 def acting_user(user: User | str | None) -> User | None:
@@ -81,8 +95,26 @@ class IslandService:
         self._cluster_use = SingleFlight(self._list_cluster_use, ttl=self.islands.capacity_cache_seconds)
         # rows queued for apply name this process's lock: if it dies, they are resumed (resume.py)
         self.lease = ApplierLease(store)
+        # who did what (service/audit.py): record() never raises into the action
+        self.audit = AuditLog(store, settings.web.admins)
+        self.quotas = QuotaService(settings, store, self.audit)  # per-owner limits (service/quotas.py)
+        # webhooks (service/notify.py): emit() only queues; a no-op without notify.webhooks
+        self.notify = Notifier(getattr(settings, "notify", None), store)
+        # every island ends (service/leases.py): extend, warn, expire
+        self.leases = LeaseService(self)
+        # idle islands (service/idle.py): the batched probe of game ports, idle marks, idle expiry
+        self.idle = IdleService(self)
+        # the island's clock as state (service/clocks.py): change, proof, history, timelines
+        self.clocks = ClockService(self)
+        self.usage = UsageService(self)  # per-island memory/cpu from metrics.k8s.io (service/usage.py)
+        self.code_versions = CodeVersionService(self)  # code each island mounted vs its branch's now (service/code_versions.py)
+        from island_ssh.service.remains import RemainsService  # noqa: PLC0415 (crash forensics, service/remains.py)
+        self.remains = RemainsService(self)
 
     def close(self) -> None:
+        self.clocks.stop()
+        self.idle.stop()
+        self.notify.close()
         self.lease.close()
 
     def resume_applies(self, targets=None, unqueued_ok: bool = False):
@@ -104,22 +136,26 @@ class IslandService:
         thread is not held for an apply, and the pods' registration calls never queue behind
         a burst of launches."""
         checked = [validate_launch(r, self.islands) for r in requests]
+        lease_seconds = [self.leases.launch_seconds(getattr(r, "lease", None)) for r in requests]
         owner_ids = [validate_user_id(r.owner_id) if getattr(r, "owner_id", None) is not None else c.owner
                      for r, c in zip(requests, checked)]
         if self.islands.capacity_check:
             self._check_capacity(checked)
         rows, docs = [], []
-        try:
-            for req, owner_id in zip(checked, owner_ids):
-                row, doc = self._allocate_and_render(req, owner_id)
-                rows.append(row)
-                docs.append(doc)
+        by = next((r.by for r in requests if getattr(r, "by", None) is not None), None)
+        try:  # quotas.py: the whole batch fits the owners' quotas, decided under their MySQL locks
+            with self.quotas.allocating(checked, owner_ids, by):
+                for req, owner_id, lease in zip(checked, owner_ids, lease_seconds):
+                    row, doc = self._allocate_and_render(req, owner_id, lease)
+                    rows.append(row)
+                    docs.append(doc)
         except AllocationError:
             for row in rows:
                 self.store.release(row.island_id, row.generation, "AllocationFailed")
             raise
         # the queue is durable from here: the rows name this process's lock (service/resume.py)
         self.store.queue_applies([(row.island_id, row.generation) for row in rows], self.lease.name())
+        self.audit.record_rows(Actor.of(by), "launch", rows)
         # ConnectionLost: unknown whether the API server stored them, so the rows stay `applying`
         # for the tracker's re-list or the recover job; never re-run blindly. KubectlError: the
         # ids whose pods are confirmed absent are free again (see _apply_batch).
@@ -207,22 +243,28 @@ class IslandService:
                 self._drop_token_secret(row)  # applied just before the pod that failed
         return absent
 
-    def _allocate_and_render(self, req, owner_id: str):
+    def _allocate_and_render(self, req, owner_id: str, lease_seconds: float | None = None):
         token = new_token()
         row = self.store.allocate(
             owner=req.owner, owner_id=owner_id, branch=req.branch,
             pod_name_fn=lambda island_id: pod_name(req.owner, req.branch, island_id),
-            overrides=req.overrides(), token_hash=hash_token(token), settings=self.islands)
+            overrides=req.overrides(), token_hash=hash_token(token), settings=self.islands,
+            lease_seconds=self.leases.policy.default if lease_seconds is None else lease_seconds)
         if req.start_time:
             offset = clocks.initial_offset(req.start_time, time.time())
             self.store.set_clock(row.island_id, row.generation, offset, req.start_time)
-        return row, self._render(row, req, token)
+            clock_lifecycle.on_launch(self.clocks, row, req.start_time)
+        return row, self._render(row, req, token, clock_arg=req.start_time)
 
-    def _render(self, row, req, token: str) -> list[dict]:
+    def _render(self, row, req, token: str, clock_arg: str | None = None) -> list[dict]:
         """The island's documents for one apply: its token Secret, then its Pod (which only
-        references the Secret: the token is not readable with `get pods`)."""
+        references the Secret: the token is not readable with `get pods`). ``clock_arg``: the
+        entry script's clock argument; None takes the island's stored clock (a re-apply), else
+        the launch's start time (service/clock_lifecycle.py)."""
+        if clock_arg is None:
+            clock_arg = clock_lifecycle.entry_arg(self.clocks, row, req.start_time, reanchor=True)
         spec = IslandSpec(
-            island_id=row.island_id, owner=req.owner, branch=req.branch, start_time=req.start_time,
+            island_id=row.island_id, owner=req.owner, branch=req.branch, start_time=clock_arg,
             memory_request=req.memory_request, memory_limit=req.memory_limit, image=req.image,
             extra_env=dict(req.env), token=token, debug_flag=self.islands.debug_flag)
         pod = render_pod(spec, self.islands, self.settings.kube.namespace, self.pod_template)
@@ -242,7 +284,7 @@ class IslandService:
 
     def _list_cluster_use(self) -> tuple[list, list]:
         nodes = self.kubectl.nodes()
-        return nodes, (self.kubectl.pods(selector="").get("items", []) if nodes else [])
+        return observe_capacity(nodes, self.kubectl.pods(selector="").get("items", []) if nodes else [])
 
     def _check_capacity(self, checked) -> None:
         # Advisory, as it always is (two launches can race for the last free memory; the
@@ -325,6 +367,11 @@ class IslandService:
             # `deleted` (re-list: pod missing after a delete) rather than `lost`.
             self.store.transition(row.island_id, row.generation, "terminating", "DeleteRequested",
                                   f"deletion requested by {by}", expected_from=row.state)
+        self.audit.record(Actor.of(who), "delete", row.island_id, row.generation, f"{row.owner}'s island, pod "
+                          f"{row.pod_name}", owner_id=row.owner_id or row.owner)
+        if who is None or who.id != (row.owner_id or row.owner):  # the owner hears of it (service/notify.py)
+            self.notify.emit("deleted-by-other", row, actor=by, actor_id=who.id if who else "",
+                             key=f"deleted-by-other:{row.island_id}:{row.generation}")
         return self.store.get(island_id)
 
     def wait_for_state(self, island_id: int, states, timeout: float):
@@ -351,8 +398,14 @@ class IslandService:
         row = self._owned(island_id, user)
         token = new_token()
         req = validate_launch(LaunchRequest(**self._request_fields(row)), self.islands)
-        doc = self._render(dataclasses.replace(row, generation=row.generation + 1), req, token)
+        clock_state, rendered_at = clock_lifecycle.stored_state(self.clocks, row), time.time()
+        clock_arg = clock_lifecycle.entry_arg(self.clocks, row, req.start_time, clock_state, rendered_at)
+        doc = self._render(dataclasses.replace(row, generation=row.generation + 1), req, token, clock_arg)
         new = self.store.restart_queued(island_id, row.generation, hash_token(token), self.lease.name())
+        self.audit.record(Actor.of(acting_user(user)), "restart", island_id, new.generation,
+                          f"generation {row.generation} -> {new.generation}", owner_id=row.owner_id or row.owner)
+        clock_lifecycle.restarted(self.clocks, island_id, new.generation, clock_state, clock_arg, rendered_at,
+                                  clock_lifecycle.actor_ref(user))
         try:
             self.kubectl.delete_pod(row.pod_name, wait=True, timeout=120)
         except IslandError:
@@ -372,20 +425,9 @@ class IslandService:
                 "is_admin": True}
 
     def set_clock(self, island_id: int, text: str, user: str | None = None):
-        """Absolute ('2021-09-18 23:30:07': the island reads that now), shift ('+2d') or 'reset'."""
-        row = self._owned(island_id, user)
-        if row.state not in CHANGEABLE_STATES:
-            raise InvalidInput(f"island {island_id} is {row.state}; its clock can be set once its server runs",
-                               island_id=island_id)
-        setting = clocks.parse_clock(text, real_now=time.time(), current_offset=row.clock_offset_seconds or 0)
-        content = clocks.faketime_file_content(setting.offset_seconds)
-        result = self.kubectl.exec(
-            row.pod_name, SERVER_CONTAINER, ["sh", "-c", 'cat > "$1"', "island-clock", self.islands.faketime_file],
-            stdin=(content + "\n").encode(), island_id=island_id)
-        if result.exit_code != 0:
-            raise KubectlError(f"writing the clock file of island {island_id} failed: {result.stderr.strip()}",
-                               stderr=result.stderr, exit_code=result.exit_code, island_id=island_id)
-        self.store.set_clock(island_id, row.generation, setting.offset_seconds, setting.text)
+        """Change the island's clock (service/clocks.py: ClockService.change, with its proof);
+        the island's row after it, as faces written before issue 13 expect."""
+        self.clocks.change(island_id, text, user)
         return self.store.get(island_id)
 
     def reset_clock(self, island_id: int, user: str | None = None):
@@ -432,6 +474,10 @@ class IslandService:
                                    stderr=stream.stderr, exit_code=stream.exit_code, island_id=island_id)
 
     # -- registration (the container's call) -----------------------------------------------------
-    def register(self, island_id: int, token: str, node_ip: str, ports: str, pod_name: str):
+    def register(self, island_id: int, token: str, node_ip: str, ports: str, pod_name: str, code_version=None):
         # a missing token gets the store's one refusal, like a wrong one (no id probing)
-        return self.store.register(island_id, token or "", node_ip, ports, pod_name)
+        result = self.store.register(island_id, token or "", node_ip, ports, pod_name, code_version)
+        if result.created:  # the first call of this launch; an entry script's retries are not news
+            self.audit.record(Actor.pod(pod_name), "register", island_id, result.generation, f"node {node_ip}, ports {ports}")
+        clock_lifecycle.registered(self.clocks, island_id)  # its server starts now: the clock's anchor
+        return result

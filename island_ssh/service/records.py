@@ -31,6 +31,15 @@ class IslandRecords:
         """The island's row, or None when there is no such island (the face words the error)."""
         return self.store.get(island_id)
 
+    def branch_versions(self):
+        """branch -> core.code_version.BranchVersion as last read (no SSH: what is stored)."""
+        from island_ssh.core.code_version import branch_version  # noqa: PLC0415
+
+        by_branch: dict = {}
+        for reading in self.store.code_versions.readings():
+            by_branch.setdefault(reading.branch, []).append(reading)
+        return {b: branch_version(b, rs) for b, rs in by_branch.items()}
+
     def events(self, island_id: int, generation: int | None = None):
         """The island's latest state transitions (of one generation if given), oldest first."""
         return self.store.events(island_id, generation=generation)

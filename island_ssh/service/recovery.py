@@ -21,12 +21,15 @@ from island_ssh.core.recovery_plan import CHANGES_NOTHING, KINDS, Action, list_r
 from island_ssh.core.token_secret import token_secret_name
 from island_ssh.core.tokens import hash_token
 from island_ssh.store import new_token
+from island_ssh.service import clock_lifecycle
+from island_ssh.service.audit import Actor
+from island_ssh.observe import metrics
 
 log = logging.getLogger(__name__)
 
 STUCK_ACTIONS = ("release", "reapply")
 ORPHAN_ACTIONS = ("adopt", "delete", "report")
-DELETE_KINDS = ("expire", "delete_orphan")
+DELETE_KINDS = ("expire", "lease_expired", "delete_orphan")
 
 
 @dataclass
@@ -50,6 +53,10 @@ class RecoveryReport:
     plan_seconds: float = 0.0
     total_seconds: float = 0.0
     outcomes: list[Outcome] = field(default_factory=list)
+    idle: dict | None = None
+    """The idle check this run did (service/idle.py IdleReport.as_dict), None when it did none."""
+    clock_steps: int = 0
+    """Clock timeline steps this run applied (service/clock_timelines.py: the fallback runner)."""
 
     @property
     def failed(self) -> list[Outcome]:
@@ -71,6 +78,8 @@ class RecoveryReport:
                         "total": round(self.total_seconds, 3)},
             "counts": self.counts(), "failed": len(self.failed),
             "actions": [o.as_dict() for o in self.outcomes],
+            "idle": self.idle,
+            "clock_steps": self.clock_steps,
         }
 
     def summary_lines(self) -> list[str]:
@@ -86,7 +95,12 @@ class RecoveryReport:
         counts = {k: v for k, v in self.counts().items() if v}
         found = ", ".join(f"{v} {k}" for k, v in counts.items()) or "nothing to repair"
         verb = "would do" if self.dry_run else "did"
+        if self.idle and self.idle.get("ran") and self.idle.get("checked"):
+            lines.append(f"  idle check: {self.idle['checked']} ready islands, {len(self.idle['idle'])} idle, "
+                         f"{len(self.idle['expired'])} deleted (IdleExpired), {len(self.idle['unknown'])} unknown")
         lines.append(f"{verb}: {found}" + (f"; {len(self.failed)} failed" if self.failed else ""))
+        if self.clock_steps:
+            lines.append(f"clock timelines: {self.clock_steps} due steps applied")
         return lines
 
 
@@ -109,6 +123,8 @@ def run_recovery(settings: Settings, store, kubectl: Kubectl, service, *, dry_ru
         if not acquired:
             return RecoveryReport(dry_run=dry_run, another_running=True)
         report = RecoveryReport(dry_run=dry_run)
+        if not dry_run:
+            _send_lease_warnings(service)  # before the plan: an island is warned before its lease deletes it
         # pods first, rows second: see island_ssh.core.recovery_plan on why the order matters
         listing = kubectl.pods(MANAGED_SELECTOR, timeout=120.0)
         secrets = _token_secrets(kubectl)  # also before the rows, for the same reason
@@ -127,8 +143,38 @@ def run_recovery(settings: Settings, store, kubectl: Kubectl, service, *, dry_ru
             report.outcomes = [Outcome(a, "reported" if a.kind in CHANGES_NOTHING else "planned") for a in actions]
         else:
             report.outcomes = Executor(settings, store, kubectl, service).run(actions)
+            metrics.recover_ran((o.action.kind, o.status) for o in report.outcomes)
+            report.idle = _idle_check(service)
+            report.clock_steps = _clock_steps(service)
         report.total_seconds = time.monotonic() - started
         return report
+
+
+def _clock_steps(service) -> int:
+    """Clock timeline steps that are due (service/clock_timelines.py): recover is their fallback
+    runner when no long-running service runs them; a failure never fails the recover run."""
+    clocks = getattr(service, "clocks", None)
+    if clocks is None:
+        return 0
+    try:
+        return clocks.run_due_timelines()
+    except IslandError as exc:
+        log.warning("recover: running due clock timeline steps failed: %s", exc)
+        return 0
+
+
+def _idle_check(service) -> dict | None:
+    """The idle check (service/idle.py), when no long-running service ran it within its interval;
+    its failure never fails the recover run."""
+    idle = getattr(service, "idle", None)
+    if idle is None:
+        return None
+    try:
+        report = idle.check_all()
+    except Exception as exc:  # noqa: BLE001 -- the repairs stand whatever the idle check does
+        log.warning("recover: the idle check failed (%s); the next run tries again", exc)
+        return None
+    return report.as_dict() if report.ran else None
 
 
 def _token_secrets(kubectl: Kubectl) -> list[dict]:
@@ -139,6 +185,18 @@ def _token_secrets(kubectl: Kubectl) -> list[dict]:
     except IslandError as exc:
         log.warning("could not list the islands' token Secrets (%s); none swept this run", exc)
         return []
+
+
+def _send_lease_warnings(service) -> None:
+    """The lease warnings due (service/leases.py), sent from cron too; never stops the run."""
+    leases = getattr(service, "leases", None)
+    if leases is None:
+        return
+    try:
+        leases.store.leases.assign_missing(leases.policy.default)
+        leases.warn_due()
+    except IslandError as exc:
+        log.warning("recover: lease warnings not sent this run (%s)", exc)
 
 
 def recover(runtime, *, dry_run: bool = False) -> RecoveryReport:
@@ -169,7 +227,18 @@ class Executor:
                 outcomes.append(self._one(action))
             except IslandError as exc:
                 outcomes.append(Outcome(action, "failed", exc.message.replace("\n", " ")))
+        self._audit(outcomes)
         return outcomes
+
+    def _audit(self, outcomes: list[Outcome]) -> None:
+        """Each repair that changed an island, as ``recover-<kind>`` by the recover job (a lease
+        expiry is recorded by the lease service itself, as ``expire``)."""
+        audit = getattr(self.service, "audit", None)
+        for o in outcomes if audit is not None else ():
+            a = o.action
+            if o.status == "done" and a.island_id is not None and a.kind not in ("lease_expired", "report_orphan"):
+                audit.record(Actor.system("recover"), f"recover-{a.kind.replace('_', '-')}", a.island_id,
+                             a.generation, f"{a.reason}: {a.message}"[:500])
 
     def _delete_pods(self, names: list) -> dict[str, str]:
         """Delete in one kubectl call, waiting for them to be gone (their host ports are then
@@ -210,6 +279,10 @@ class Executor:
                 outcomes[a.island_id] = Outcome(a, "done", f"cannot be applied again; released: {r.detail}")
             else:
                 outcomes[a.island_id] = Outcome(a, r.status, r.detail)
+                if r.status == "done" and getattr(self.service, "clocks", None) is not None:
+                    # the stored clock went with the re-applied pod (service/clock_lifecycle.py)
+                    clock_lifecycle.reapplied(self.service.clocks, a.island_id, a.generation, "recover",
+                                              clock_lifecycle.ActorRef("recover"))
         return outcomes
 
     def _one(self, a: Action) -> Outcome:
@@ -226,12 +299,28 @@ class Executor:
             return self._done(a, self.kubectl.delete_token_secret(a.island_id, a.generation))
         if a.kind == "adopt":
             return self._adopt(a)
+        if a.kind == "lease_expired":
+            # the pod is gone (deleted above); the island ends with its reason, then the webhook and audit
+            ok = self.store.transition(a.island_id, a.generation, "deleted", a.reason, a.message)
+            if ok:
+                self._lease_expired(a)
+            return self._done(a, ok)
         if a.kind == "expire":
             # the pod is gone (deleted above): the generation guard is enough, whatever the state
             return self._done(a, self.store.transition(a.island_id, a.generation, "deleted", a.reason, a.message))
         ok = self.store.transition(a.island_id, a.generation, a.to_state, a.reason, a.message, node=a.node,
                                    host_ip=a.host_ip, resource_version=a.resource_version, expected_from=a.from_state)
         return self._done(a, ok)
+
+    def _lease_expired(self, a: Action) -> None:
+        try:
+            self.kubectl.delete_token_secret(a.island_id, a.generation)
+        except IslandError as exc:
+            log.warning("island %s: token Secret not deleted (%s); the next run sweeps it", a.island_id, exc)
+        leases = getattr(self.service, "leases", None)
+        row = self.store.get(a.island_id)
+        if leases is not None and row is not None and row.generation == a.generation:
+            leases.expired(row, message=a.message)
 
     @staticmethod
     def _done(a: Action, ok: bool) -> Outcome:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from island_ssh.core.settings import Settings
 from island_ssh.kube.kubectl import Kubectl
 from island_ssh.service.islands import IslandService
+from island_ssh.service.leases import LeaseReaper
 from island_ssh.service.records import IslandRecords
 from island_ssh.service.resume import resume_in_background
 from island_ssh.ssh import RemoteShell, SSHTarget
@@ -26,8 +27,12 @@ class Runtime:
     store: Store
     service: IslandService
     tracker: Tracker | None = None
+    lease_reaper: LeaseReaper | None = None
+    """Expires leases without waiting for cron (service/leases.py); with the tracker only."""
 
     def close(self) -> None:
+        if self.lease_reaper is not None:
+            self.lease_reaper.stop()
         if self.tracker is not None:
             self.tracker.stop()
         self.service.close()
@@ -56,9 +61,16 @@ def build_runtime(settings: Settings, with_tracker: bool = False, check_schema: 
     tracker = Tracker(kubectl, store, settings.islands, settings.tracker) if with_tracker else None
     if tracker is not None:
         tracker.start()
+        # webhook delivery (service/notify.py): only the process holding its lock sends
+        service.notify.start(wake=tracker.subscribe)
     if with_tracker if resume is None else resume:
         resume_in_background(service)
-    return Runtime(settings, shell, kubectl, store, service, tracker)
+    # leases end on time in a long-running service; MySQL claims make several workers act once
+    reaper = LeaseReaper(service).start() if with_tracker else None
+    if with_tracker:
+        service.idle.start()  # the batched idle check (service/idle.py), claimed once across workers
+        service.clocks.start()  # clock timelines' runner (service/clock_timelines.py); stopped by service.close
+    return Runtime(settings, shell, kubectl, store, service, tracker, lease_reaper=reaper)
 
 
 def build_records(settings: Settings) -> IslandRecords:

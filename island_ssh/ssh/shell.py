@@ -26,6 +26,7 @@ from island_ssh.core.errors import ReadChannelsBusy
 from island_ssh.core.line_splitter import DEFAULT_MAX_LINE
 from island_ssh.core.names import CHANNEL_PURPOSES, SERVICE_WORK, USER_READ
 from island_ssh.core.polling import WaitTimeout, wait_until
+from island_ssh.observe import metrics
 
 from island_ssh.ssh.connection import Connection, open_connection
 # ShellClosed lives with the family; callers import it from here too
@@ -54,6 +55,7 @@ class RemoteShell:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self._conn: Connection | None = None
+        self._connected_before = False  # a later connect is a reconnect (island_ssh_ssh_reconnects_total)
         self._conn_lock = threading.Lock()
         self._failures = 0
         self._next_attempt = 0.0
@@ -92,7 +94,7 @@ class RemoteShell:
         A command that exits the shell itself (``exit 3``) returns that status.
         """
         deadline = time.monotonic() + timeout
-        with self._slot(purpose, command, timeout):
+        with self._slot(purpose, command, timeout), metrics.SSH_COMMAND_SECONDS.labels(purpose).time():
             conn = self._connection()
             with self._idle_lock:
                 self._busy_shells += 1
@@ -266,7 +268,9 @@ class RemoteShell:
                 raise
             self._failures = 0
             self._next_attempt = 0.0
-            self._conn = conn
+            if self._connected_before:
+                metrics.SSH_RECONNECTS.inc()
+            self._conn, self._connected_before = conn, True
             return conn
         finally:
             self._conn_lock.release()

@@ -19,6 +19,7 @@ flight (which may roll back), so one blocking pass follows before declaring exha
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any, Callable, Mapping
 
 from island_ssh.core.settings import IslandSettings
@@ -86,8 +87,12 @@ def allocate_island(
     token_hash: str,
     settings: IslandSettings,
     owner_id: str | None = None,
+    lease_seconds: float | None = None,
 ) -> IslandRow:
     """Claim the lowest free id inside the caller's transaction; see the module docstring.
+
+    ``lease_seconds``: the island's lease from now (the database's clock); None leaves it without
+    one (adopted pods): the lease reaper gives those islands.lease_default.
 
     ``owner_id``: the owner's stable user id (what permission checks compare); None takes the
     display name ``owner`` as the id (the operator's CLI without --owner-id, adopted pods of old)."""
@@ -111,14 +116,15 @@ def allocate_island(
     generation = row["generation"] + 1
     pod_name = check_text("pod name", pod_name_fn(island_id), MAX_POD_NAME, required=True)
     port_base = island_ports(island_id, settings)[0]
+    lease_end = now + timedelta(seconds=float(lease_seconds)) if lease_seconds is not None else None
     cur.execute(
         "UPDATE islands SET generation = %s, state = 'allocated', reason = 'Allocated', message = '', "
         "pod_name = %s, owner = %s, owner_id = %s, branch = %s, node = NULL, host_ip = NULL, port_base = %s, "
         "clock_offset_seconds = NULL, clock_setting = NULL, overrides = %s, token_hash = %s, "
         "resource_version = NULL, created_at = %s, updated_at = %s, state_since = %s, ready_at = NULL, "
-        "deleted_at = NULL WHERE island_id = %s",
+        "deleted_at = NULL, lease_expires_at = %s, lease_warned_at = NULL WHERE island_id = %s",
         (generation, pod_name, owner, owner_id, branch, port_base, overrides_text, token_hash,
-         now, now, now, island_id),
+         now, now, now, lease_end, island_id),
     )
     cur.execute(
         "INSERT INTO island_events (island_id, generation, `at`, from_state, to_state, reason, message) "
@@ -132,4 +138,5 @@ def allocate_island(
         clock_offset_seconds=None, clock_setting=None, overrides=json.loads(overrides_text) if overrides_text else {},
         token_hash=token_hash, resource_version=None, created_at=utc(now), updated_at=utc(now),
         state_since=utc(now), ready_at=None, deleted_at=None, owner_id=owner_id,
+        lease_expires_at=utc(lease_end),
     )

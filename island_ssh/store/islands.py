@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Collection, Mapping, NamedTuple
 
+from island_ssh.observe import metrics
 from island_ssh.store.rows import (
     FREE_STATE, MAX_CLOCK_SETTING, MAX_IP, MAX_MESSAGE, MAX_NODE, MAX_REASON, EventRow, IslandRow, check_state,
     check_text, observed_text, overrides_json,
@@ -84,6 +85,7 @@ def transition(
             return False
     now, from_state = row["now"], row["state"]
     changed = from_state != to_state
+    metrics.transition_stored(row, to_state, now)  # time in the state left; launch-to-ready (observe/)
     cur.execute(
         "UPDATE islands SET state = %s, reason = %s, message = %s, node = COALESCE(%s, node), "
         "host_ip = COALESCE(%s, host_ip), resource_version = COALESCE(%s, resource_version), updated_at = %s, "

@@ -15,6 +15,7 @@ import secrets
 import unicodedata
 
 from island_ssh.core.errors import InvalidInput, PermissionDenied, RegistrationRefused
+from island_ssh.core.code_version import check_reported, shown as shown_version
 from island_ssh.core.tokens import hash_token
 from island_ssh.store.islands import append_event
 from island_ssh.store.rows import FREE_STATE, MAX_POD_NAME, RegistrationResult, RegistrationRow, check_ip, check_ports, check_text
@@ -42,7 +43,8 @@ a caller without the live token cannot tell which ids are in use (no id probing)
 _DUMMY_HASH = hash_token("no island has this token")
 
 
-def register(cur, table: str, island_id: int, token: str, node_ip: str, ports, pod_name: str) -> RegistrationResult:
+def register(cur, table: str, island_id: int, token: str, node_ip: str, ports, pod_name: str,
+             code_version: str | None = None) -> RegistrationResult:
     """Bind the calling pod to its island: once per generation, only with the island's own facts.
 
     Raises PermissionDenied (the one REFUSED answer) unless the token is the live generation's;
@@ -69,6 +71,8 @@ def register(cur, table: str, island_id: int, token: str, node_ip: str, ports, p
     node_ip = check_ip("node_ip", _no_controls("node_ip", node_ip))
     ports_text = check_ports(_no_controls("ports", ports) if isinstance(ports, str) else ports)
     pod_name = check_text("pod_name", _no_controls("pod_name", pod_name), MAX_POD_NAME, required=True)
+    if code_version is not None:
+        code_version = check_reported(code_version)  # a version, "" or the unreadable marker only
     _check_facts(island_id, row, node_ip, ports_text, pod_name)
     existing = registration(cur, table, island_id)
     if existing is not None:
@@ -85,8 +89,12 @@ def register(cur, table: str, island_id: int, token: str, node_ip: str, ports, p
         "VALUES (%s, %s, %s, %s, %s, %s)",
         (island_id, node_ip, ports_text, pod_name, now, now),
     )
+    if code_version is not None:  # what the entry script read (core.code_version, checked by the caller)
+        cur.execute("UPDATE islands SET code_version = %s, code_version_at = %s, code_version_generation = %s "
+                    "WHERE island_id = %s", (code_version, now, row["generation"], island_id))
     append_event(cur, island_id, row["generation"], now, row["state"], row["state"], "Registered",
-                 f"{pod_name} on {node_ip}, ports {ports_text}")
+                 f"{pod_name} on {node_ip}, ports {ports_text}"
+                 + (f", code {shown_version(code_version)}" if code_version is not None else ""))
     return RegistrationResult(
         island_id=island_id, generation=row["generation"], state=row["state"], created=True,
         registration=registration(cur, table, island_id),

@@ -67,6 +67,22 @@ class IslandRow:
     applier: str | None = None
     """While its apply waits in a service process's queue: that process's MySQL lock name
     (migrations/0004; store/applies.py). A free lock means the apply was accepted and lost."""
+    lease_expires_at: datetime | None = None
+    """When the island's lease ends (UTC; migrations/0006, core.lease); None: no lease yet."""
+    lease_warned_at: datetime | None = None
+    """When its owner was warned that the lease ends soon; None until then."""
+    idle_generation: int | None = None
+    """The generation the idle fields below belong to (migrations/0009; store/idle.record_of)."""
+    quiet_since: datetime | None = None
+    idle_since: datetime | None = None
+    """Set while the island is idle: no established connection on its ports since then (core.idle)."""
+    last_activity_at: datetime | None = None
+    activity_checked_at: datetime | None = None
+    idle_warned_at: datetime | None = None
+    code_version: str | None = None
+    """The code version this generation's pod registered (migrations/0010, core.code_version): the
+    version, "" (no version file) or "!unreadable"; None: not reported by this generation."""
+    code_version_at: datetime | None = None
 
     @property
     def ports(self) -> tuple[int, int, int] | tuple[()]:
@@ -88,6 +104,13 @@ class IslandRow:
             state_since=utc(r["state_since"]), ready_at=utc(r["ready_at"]), deleted_at=utc(r["deleted_at"]),
             owner_id=r.get("owner_id") or "",
             applier=r.get("applier"),
+            lease_expires_at=utc(r.get("lease_expires_at")), lease_warned_at=utc(r.get("lease_warned_at")),
+            idle_generation=r.get("idle_generation"), quiet_since=utc(r.get("quiet_since")),
+            idle_since=utc(r.get("idle_since")), last_activity_at=utc(r.get("last_activity_at")),
+            activity_checked_at=utc(r.get("activity_checked_at")), idle_warned_at=utc(r.get("idle_warned_at")),
+            # only this generation's report counts (an older one is from before a restart)
+            code_version=r.get("code_version") if r.get("code_version_generation") == r["generation"] else None,
+            code_version_at=utc(r.get("code_version_at")) if r.get("code_version_generation") == r["generation"] else None,
         )
 
 

@@ -12,17 +12,23 @@ from typing import Any, Callable, Collection, Mapping, Sequence
 
 from island_ssh.core.settings import DatabaseSettings, IslandSettings
 from island_ssh.core.errors import IslandNotFound, StoreError
-from island_ssh.store import applies, islands, registrations
+from island_ssh.store import applies, audit, islands, quotas, registrations
+from island_ssh.store import clocks as clock_rows
+from island_ssh.store.clock_methods import ClockMethods
 from island_ssh.store.allocator import allocate_island, check_id_range, count_slots, ensure_slots
 from island_ssh.store.db import Database, quote_identifier
+from island_ssh.store.leases import LeaseStore
+from island_ssh.store.idle import IdleStore
+from island_ssh.store.code_versions import CodeVersionStore
 from island_ssh.store.locks import MAX_LOCK_NAME, NamedLock, named_lock
 from island_ssh.store.migrations import Migration, Migrator
 from island_ssh.store.rows import EventRow, IslandRow, RegistrationResult, RegistrationRow, check_island_id
 
-_OWN_TABLES = {"islands", "island_events", "schema_migrations"}
+_OWN_TABLES = {"islands", "island_events", "schema_migrations", "island_clocks", "clock_changes",
+               "clock_timelines", "island_idle_runs", "island_audit", "branch_code_versions"}
 
 
-class Store:
+class Store(ClockMethods):
     def __init__(
         self,
         settings: DatabaseSettings,
@@ -49,6 +55,9 @@ class Store:
             pool_size=pool_size,
         )
         self.migrator = Migrator(self.db, settings.registration_table, migrations)
+        self.leases = LeaseStore(self.db)  # island leases (store/leases.py, migrations/0006)
+        self.idle = IdleStore(self.db)  # idle records (store/idle.py, migrations/0009)
+        self.code_versions = CodeVersionStore(self.db)  # branches' current code (store/code_versions.py, 0010)
         self._ranges_ready: set[tuple[int, int]] = set()  # a cache of work done, not a lock
 
     def close(self) -> None:
@@ -86,16 +95,18 @@ class Store:
         token_hash: str,
         settings: IslandSettings,
         owner_id: str | None = None,
+        lease_seconds: float | None = None,
     ) -> IslandRow:
         """Hold the lowest free island id and its ports; the row starts in state ``allocated``.
-        ``owner_id``: the owner's stable user id (None: the display name ``owner`` serves as id)."""
+        ``owner_id``: the owner's stable user id (None: the display name ``owner`` serves as id).
+        ``lease_seconds``: its lease from now (None: none yet; see store/leases.py)."""
         id_range = check_id_range(settings)
         if id_range not in self._ranges_ready:
             self._ensure_slots(id_range)
         return self.db.transaction(
             lambda cur: allocate_island(cur, owner=owner, branch=branch, pod_name_fn=pod_name_fn,
                                         overrides=overrides, token_hash=token_hash, settings=settings,
-                                        owner_id=owner_id),
+                                        owner_id=owner_id, lease_seconds=lease_seconds),
             what="allocating an island id",
         )
 
@@ -201,8 +212,8 @@ class Store:
         """``restart`` with the new generation's apply queued under ``applier`` in the same commit."""
         check_island_id(island_id)
         row = self.db.transaction(
-            lambda cur: applies.restart_queued(cur, self._registrations, island_id, generation, token_hash,
-                                               applier),
+            lambda cur: _carrying_clock(cur, island_id, generation, applies.restart_queued(
+                cur, self._registrations, island_id, generation, token_hash, applier)),
             what=f"restarting island {island_id}")
         if row is None:
             raise IslandNotFound(f"island {island_id} changed or was deleted meanwhile; look again", island_id=island_id)
@@ -255,15 +266,36 @@ class Store:
         lower id appearing late (island_ssh.service.feed does)."""
         return self._read(lambda cur: islands.events_since(cur, last_event_id, limit))
 
+    # -- the audit log (store/audit.py) ----------------------------------------------------
+    def record_audit(self, actor_kind: str, actor_id: str, actor_name: str, action: str,
+                     island_id: int | None, generation: int | None, detail: str, owner_id: str | None = None) -> int:
+        """Append one audit entry (service.audit.AuditLog.record); its id."""
+        return self.db.transaction(
+            lambda cur: audit.append(cur, actor_kind, actor_id, actor_name, action, island_id, generation, detail,
+                                     owner_id),
+            what=f"recording {action} in the audit log")
+
+    def owner_islands(self, owner_id: str) -> list[tuple[int, str | None]]:
+        """(island_id, memory override) of the owner's islands not deleted (store/quotas.py)."""
+        return self._read(lambda cur: quotas.owner_islands(cur, owner_id))
+
+    def audit_entries(self, **filters):
+        """Audit entries newest first (see store.audit.entries for the filters)."""
+        return self.db.transaction(lambda cur: audit.entries(cur, **filters), idempotent=True,
+                                   what="reading the audit log")
+
     def _read(self, body):
         return self.db.transaction(body, idempotent=True, what="reading islands")
 
     # -- registrations ---------------------------------------------------------------------
-    def register(self, island_id: int, token: str, node_ip: str, ports, pod_name: str) -> RegistrationResult:
-        """Check the pod's token and upsert its registration (raises PermissionDenied/IslandNotFound)."""
+    def register(self, island_id: int, token: str, node_ip: str, ports, pod_name: str,
+                 code_version: str | None = None) -> RegistrationResult:
+        """Check the pod's token and upsert its registration (raises PermissionDenied/IslandNotFound);
+        ``code_version`` (checked, core.code_version) is stored on the island's row for its generation."""
         check_island_id(island_id)
         return self.db.transaction(
-            lambda cur: registrations.register(cur, self._registrations, island_id, token, node_ip, ports, pod_name),
+            lambda cur: registrations.register(cur, self._registrations, island_id, token, node_ip, ports, pod_name,
+                                               code_version),
             what=f"registering island {island_id}",
         )
 
@@ -302,3 +334,10 @@ class Store:
             return scoped
         digest = hashlib.sha256(scoped.encode("utf-8")).hexdigest()[:16]
         return f"{scoped[:MAX_LOCK_NAME - 17]}~{digest}"
+
+
+def _carrying_clock(cur, island_id: int, generation: int, row):
+    """A restart's new generation keeps the island's clock and timelines, in the restart's commit."""
+    if row is not None:
+        clock_rows.carry(cur, island_id, generation, row.generation)
+    return row

@@ -14,7 +14,7 @@ from island_ssh.core.errors import (AllocationError, CapacityError, ConfigError,
 from island_ssh.ssh import AuthError, ConnectError, HostKeyError
 
 COMMANDS = ["clock", "delete", "demo", "doctor", "events", "launch", "list", "logs", "migrate", "recover",
-            "restart", "sandbox", "serve", "show"]
+            "remains", "restart", "sandbox", "serve", "show"]
 
 
 def run(*args, env=None):
@@ -41,8 +41,9 @@ def test_every_command_has_help(name):
     (["launch"], "Missing option '--owner'"),
     (["launch", "--owner", "x", "--env", "NOEQUALS"], "expected NAME=VALUE"),
     (["launch", "--owner", "x", "--timeout", "-1"], "--timeout"),
-    (["clock", "5"], "Missing argument 'WHEN'"),
+    (["clock", "5"], "clock 5: one thing at a time (got nothing)"),
     (["logs", "5", "--tail", "x"], "--tail"),
+    (["remains", "5"], "Missing option '-o'"),
     (["list", "--bogus"], "No such option"),
     (["nosuchcommand"], "No such command 'nosuchcommand'"),
     (["sandbox", "sideways"], "No such command 'sideways'"),

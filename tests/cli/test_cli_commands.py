@@ -73,7 +73,7 @@ def test_migrate_is_idempotent(config):
 def test_list_of_nothing(config, island_env):
     island_env.cleanup()
     result = cli(config, "list")
-    assert result.returncode == 0 and result.stdout.split() == "ID STATE OWNER BRANCH NODE ADDRESS:PORTS REASON".split()
+    assert result.returncode == 0 and result.stdout.split() == "ID STATE OWNER BRANCH NODE ADDRESS:PORTS LEFT CODE REASON".split()
     assert json.loads(cli(config, "list", "--json").stdout) == []
 
 
@@ -88,7 +88,7 @@ def test_an_island_through_every_command(config, island_env):
     assert data["state"] == "ready" and data["ports"] == [30000 + 3 * island_id + k for k in range(3)]
     assert (data["owner"], data["owner_id"]) == ("刘电波", "u-1001")
     assert set(data) == {"id", "pod", "owner", "owner_id", "branch", "state", "reason", "message", "node", "host_ip", "ports",
-                         "address", "clock", "generation", "created_at"}
+                         "address", "clock", "generation", "created_at", "lease", "code_version"}
     progress = launched.stderr.splitlines()
     assert re.match(rf"\[ *\d+\.\ds\] island {island_id}: allocated", progress[0])
     assert f"island {island_id}: ready" in progress[-1] and "\x1b[" not in launched.stderr
@@ -100,7 +100,11 @@ def test_an_island_through_every_command(config, island_env):
     assert json.loads(cli(config, "list", "--owner-id", "刘电波", "--json").stdout) == []  # the name is not the id
     shown = cli(config, "show", str(island_id))
     assert shown.returncode == 0 and "      state: ready" in shown.stdout
-    assert json.loads(cli(config, "show", str(island_id), "--json").stdout) == data
+    again_json = json.loads(cli(config, "show", str(island_id), "--json").stdout)
+    # the lease's seconds/time left count down between the two reads; its end does not
+    assert again_json.pop("lease")["expires_at"] == data["lease"]["expires_at"]
+    assert again_json.pop("usage")["id"] == island_id  # cli/usage.py (metrics.k8s.io; tests/service/test_usage_sandbox.py)
+    assert again_json == {k: v for k, v in data.items() if k != "lease"}
 
     events = cli(config, "events", str(island_id))
     assert events.returncode == 0 and "-> allocated" in events.stdout and "-> ready" in events.stdout
@@ -110,7 +114,8 @@ def test_an_island_through_every_command(config, island_env):
     assert logs.returncode == 0 and logs.stdout.strip()
 
     clock = cli(config, "clock", str(island_id), "+1h")
-    assert clock.returncode == 0 and clock.stdout == f"island {island_id}: clock +1h\n"
+    # the first line as before; then what the island reads and the proof (cli/clock.py)
+    assert clock.returncode == 0 and clock.stdout.splitlines()[0] == f"island {island_id}: clock +1h"
     bad_clock = cli(config, "clock", str(island_id), "next tuesday")
     assert bad_clock.returncode == 2 and "next tuesday" in one_error_line(bad_clock)
 
@@ -247,7 +252,9 @@ def test_recover_prints_a_summary_and_json(config, island_env):
     assert text.stdout.splitlines()[-1] == "did: nothing to repair"
     dry = cli(config, "recover", "--dry-run", "--json")
     data = json.loads(dry.stdout)
-    assert set(data) == {"dry_run", "another_running", "pods", "islands", "seconds", "counts", "failed", "actions"}
+    assert set(data) == {"dry_run", "another_running", "pods", "islands", "seconds", "counts", "failed", "actions",
+                         "idle", "clock_steps"}  # idle: the idle check the run did (None on a dry run; service/idle.py);
+    # clock_steps: clock timeline steps the run applied (service/clock_timelines.py)
     assert data["dry_run"] is True and data["actions"] == [] and set(data["seconds"]) == {"kubectl", "plan", "total"}
 
 

@@ -20,7 +20,7 @@ class Registrar(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):  # noqa: N802 - http.server's naming
         body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-        Registrar.seen.append((self.path, self.headers.get("Authorization"), urllib.parse.parse_qs(body)))
+        Registrar.seen.append((self.path, self.headers.get("Authorization"), urllib.parse.parse_qs(body, keep_blank_values=True)))
         self.send_response(Registrar.status)
         self.end_headers()
         self.wfile.write(b'{"ok": true}' if Registrar.status == 200 else b'{"error": "PermissionDenied"}')
@@ -201,3 +201,158 @@ def test_a_token_with_a_line_break_is_refused_before_any_header_is_written(tmp_p
     proc, _ = run_entry(tmp_path, "http://127.0.0.1:9", "269", "false", "1269", **env)
     assert proc.returncode == 1 and "line break" in proc.stderr
     assert not (record / "argv").exists() and list(tmp.iterdir()) == []
+
+
+# -- the start clock's restart forms, read by a real process under the real libfaketime (issue 13) --
+from fixtures.preload_ns import preload_ns_usable, server_env as preload_env  # noqa: E402
+
+SERVER_READS = ("import sys, time; print('island-now %.6f' % time.time()); "
+                "print('clock-file ' + open(sys.argv[1]).read().strip())")
+
+
+def run_preloaded_entry(tmp_path, url, start_clock):
+    """entry.sh as PID 1 of a private mount+PID namespace (own /dev/shm), preloaded as in the pod;
+    the 'server' prints what it reads and the clock file. Returns (proc, real before, real after)."""
+    why = preload_ns_usable()
+    if why:
+        pytest.skip(why)
+    import shlex
+    import sys
+    import time
+    clock = tmp_path / "clock.rc"
+    env = {"PATH": os.environ["PATH"], "curlServer": url, "ISLAND_TOKEN": "t0k", "HOSTNAME": "altraserver-x-dev-269",
+           "SERVER_COMMAND": f"{shlex.quote(sys.executable)} -I -S -c {shlex.quote(SERVER_READS)} {shlex.quote(str(clock))}",
+           **preload_env(str(clock))}
+    assigns = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
+    inner = (f"mount -t tmpfs tmpfs /dev/shm && exec env -i {assigns} sh {shlex.quote(str(ENTRY))} "
+             f"269 false 1269 {shlex.quote(start_clock)}")
+    before = time.time()
+    proc = subprocess.run(["unshare", "--mount", "--pid", "--fork", "--mount-proc", "sh", "-c", inner],
+                          capture_output=True, text=True, timeout=60)
+    return proc, before, time.time()
+
+
+def island_now(proc) -> float:
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("island-now "))
+    return float(line.split()[1])
+
+
+def clock_file_text(proc) -> str:
+    return next(l for l in proc.stdout.splitlines() if l.startswith("clock-file ")).split(" ", 1)[1]
+
+
+def test_no_start_clock_is_real_time(tmp_path, registrar):
+    proc, before, after = run_preloaded_entry(tmp_path, f"http://127.0.0.1:{registrar.server_port}", "")
+    assert proc.returncode == 0, proc.stderr
+    assert clock_file_text(proc) == "+0" and before <= island_now(proc) <= after
+
+
+def test_the_seeds_start_time_starts_there(tmp_path, registrar):
+    proc, before, after = run_preloaded_entry(tmp_path, f"http://127.0.0.1:{registrar.server_port}",
+                                              "2021-09-18 04:59:50")
+    assert proc.returncode == 0, proc.stderr
+    assert clock_file_text(proc) == "@2021-09-18 04:59:50"
+    assert 1631941190 <= island_now(proc) <= 1631941190 + (after - before)
+
+
+@pytest.mark.parametrize("arg,offset", [("+3600 x1", 3600), ("-86400.5 x1", -86400.5), ("+0 x1", 0)])
+def test_an_offset_is_written_as_it_is(tmp_path, registrar, arg, offset):
+    proc, before, after = run_preloaded_entry(tmp_path, f"http://127.0.0.1:{registrar.server_port}", arg)
+    assert proc.returncode == 0, proc.stderr
+    assert clock_file_text(proc) == arg
+    assert before + offset <= island_now(proc) <= after + offset
+
+
+def test_equals_epoch_freezes(tmp_path, registrar):
+    proc, _, _ = run_preloaded_entry(tmp_path, f"http://127.0.0.1:{registrar.server_port}", "=1631941190")
+    assert proc.returncode == 0, proc.stderr
+    assert clock_file_text(proc) == "2021-09-18 04:59:50" and island_now(proc) == 1631941190.0
+
+
+@pytest.mark.parametrize("rate", ["1", "10", "0.5"])
+def test_tilde_continues_a_clock_at_its_speed(tmp_path, registrar, rate):
+    # the island read F at real time T (5 minutes ago), running at R: now it reads F + (now - T) * R
+    import time
+    f, t = 1631941190.25, time.time() - 300
+    proc, before, after = run_preloaded_entry(tmp_path, f"http://127.0.0.1:{registrar.server_port}",
+                                              f"~{f} {t} {rate}")
+    assert proc.returncode == 0, proc.stderr
+    r = float(rate)
+    assert clock_file_text(proc).endswith(f" x{rate}") and clock_file_text(proc)[0] in "+-"
+    low, high = f + (before - t) * r, f + (after - t) * r
+    # besides the bracket, an error in the measured start S counts (R - 1) times: the calibration
+    # brackets it between two spawns (a few ms; tens of ms on a loaded machine)
+    slack = 0.01 + abs(r - 1) * 0.03
+    assert low - slack <= island_now(proc) <= high + slack, (low, island_now(proc), high)
+
+
+@pytest.mark.parametrize("bad", [
+    "+1 x2", "=-5", "=2147483648", "=1.5", "~1 2", "~1 2 0", "~a b c", "~1 2 3 4", "~99999999999 0 1",
+    "$(id)", "+1; x1", "+1\nx1", "2021-09-18 23:30:07\n", "2021-09-18T23:30:07", "时钟", "@now", "+1e3 x1",
+    "- x1", "+. x1", "~1\n2\n3",
+])
+def test_a_start_clock_it_does_not_know_is_refused_in_one_line(tmp_path, bad):
+    proc, clock = run_entry(tmp_path, "http://127.0.0.1:9", "269", "false", "1269", bad)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "start clock" in lines[0] and "expected nothing" in lines[0], proc.stderr
+    assert "server args" not in proc.stdout and not clock.exists()
+
+
+# -- the code version (issue 15): the mounted version file's first line, sent with the registration --
+def run_with_version(tmp_path, registrar, content: bytes | None, **env):
+    version_file = tmp_path / "code" / "VERSION"
+    version_file.parent.mkdir(exist_ok=True)
+    if content is not None:
+        version_file.write_bytes(content)
+    proc, _ = run_entry(tmp_path, f"http://127.0.0.1:{registrar.server_port}", "269", "false", "1269",
+                        ISLAND_CODE_VERSION_FILE=str(version_file), **env)
+    assert proc.returncode == 0, proc.stderr
+    (_, _, form), = Registrar.seen
+    return proc, form.get("code_version", [""])[0], "code_version" in form
+
+
+@pytest.mark.parametrize("content, sent", [
+    (b"abc123\n", "abc123"),
+    (b"def456", "def456"),                                   # no line break at the end
+    (b"v1.2.3+build:45/x@y#7\r\nsecond line\n", "v1.2.3+build:45/x@y#7"),  # first line only, CRLF
+    (b"  build 1234  \n", "build 1234"),                   # spaces trimmed; one inside kept
+    (b"", ""), (b"\n\nlater\n", ""),                       # empty / blank first line: no version
+    (b"a" * 128 + b"\n", "a" * 128),
+])
+def test_the_version_files_first_line_is_read_and_sent(tmp_path, registrar, content, sent):
+    proc, got, present = run_with_version(tmp_path, registrar, content)
+    assert present and got == sent
+    assert f"code version: {sent or '(no version file)'}" in proc.stdout
+
+
+def test_a_missing_version_file_is_no_version_and_no_error(tmp_path, registrar):
+    proc, got, present = run_with_version(tmp_path, registrar, None)
+    assert present and got == "" and "server args: 269" in proc.stdout
+
+
+@pytest.mark.parametrize("content", [
+    b"$(id)\n", b"`id`\n", b"it's\n", b'"quoted"\n', b"a;reboot\n", b"key: [1, 2]\n", b"tab\there\n",
+    b"nul\x00byte\n", b"\x1b[31mred\n", "刘电波\n".encode(), "v1\u00a0nbsp\n".encode(), b"a  b\n",
+    b"a" * 129 + b"\n", b"x" * 5_000_000, b"\xff\xfe\n",
+])
+def test_hostile_content_is_sent_as_unreadable_never_as_itself(tmp_path, registrar, content):
+    proc, got, _ = run_with_version(tmp_path, registrar, content)
+    assert got == "!unreadable"
+    assert "code version: !unreadable" in proc.stdout and "server args: 269" in proc.stdout
+    assert "uid=" not in proc.stdout + proc.stderr  # $(id) / `id` never ran
+
+
+def test_a_version_path_that_is_a_directory_is_unreadable(tmp_path, registrar):
+    (tmp_path / "code" / "VERSION").mkdir(parents=True)
+    proc, _ = run_entry(tmp_path, f"http://127.0.0.1:{registrar.server_port}", "269", "false", "1269",
+                        ISLAND_CODE_VERSION_FILE=str(tmp_path / "code" / "VERSION"))
+    assert proc.returncode == 0 and Registrar.seen[0][2]["code_version"] == ["!unreadable"]
+
+
+def test_the_script_and_the_core_judge_every_file_alike(tmp_path, registrar):
+    from island_ssh.core.code_version import parse_file
+    for content in (b"abc\n", b" x y \r\n", b"$(id)", b"\n", b"a" * 130, "é".encode(), b"a\x01"):
+        Registrar.seen.clear()
+        _, got, _ = run_with_version(tmp_path, registrar, content)
+        assert got == parse_file(content), content

@@ -57,8 +57,12 @@ def test_refused(text):
         parse_clock_request(text)
 
 
-def test_shift_past_year_9999_refused():
-    with pytest.raises(ClockError, match="9999"):
+def test_shift_past_2038_refused():
+    # The range ends at 2038-01-19 03:14:07 UTC (32-bit time_t), no longer at 9999-12-31.
+    with pytest.raises(ClockError, match="2038-01-19 03:14:07"):
+        resolve_clock("+4436d", 0, NOW)  # 2025-11-27 08:00 + 4436 d = 2038-01-19 08:00 UTC
+    assert resolve_clock("+4435d", 0, NOW).offset_seconds == 4435 * 86400  # 2038-01-18 08:00 UTC: allowed
+    with pytest.raises(ClockError, match="2038"):
         resolve_clock("+2920000d", 0, NOW)
     with pytest.raises(ClockError, match="larger than any date"):
         resolve_clock("+3000000d", 0, NOW)

@@ -36,12 +36,14 @@ EXPECTED = {
     "UnsupportedMediaType": (2, 415),
     "ConfigError": (3, 500),
     "IslandNotFound": (4, 404),
+    "PodGone": (4, 410),
     "PermissionDenied": (5, 403),
     "RegistrationRefused": (5, 409),
     "CSRFError": (5, 403),
     "Unauthorized": (5, 401),
     "AllocationError": (6, 409),
     "CapacityError": (6, 409),
+    "QuotaExceeded": (6, 409),
     "SSHError": (7, 503),
     "HostKeyError": (7, 503),
     "AuthError": (7, 503),
@@ -61,6 +63,10 @@ EXPECTED = {
     "UnreadableOutput": (8, 502),
     "WatchParseError": (8, 502),
     "PodParseError": (8, 502),
+    "ClockNotTaken": (1, 502),
+    "PreloadMissing": (1, 502),
+    "ClockFileMismatch": (1, 502),
+    "ClockFileUnwritable": (1, 502),
 }
 
 OLD_HOMES = {

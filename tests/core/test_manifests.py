@@ -71,9 +71,18 @@ def test_name_and_labels(rendered, seed):
     assert (rendered["apiVersion"], rendered["kind"]) == ("v1", "Pod")
 
 
-@pytest.mark.parametrize("key", ["volumes", "hostAliases", "nodeSelector", "dnsPolicy", "restartPolicy"])
+@pytest.mark.parametrize("key", ["hostAliases", "nodeSelector", "dnsPolicy", "restartPolicy"])
 def test_pod_spec_fields_equal_the_seed(rendered, seed, key):
     assert rendered["spec"][key] == seed["pod"]["spec"][key]
+
+
+WORK = {"name": "island-work", "emptyDir": {}}
+"""Our one added volume: the server's working directory, kept by the side container (README
+"Crash forensics", "Where we differ from the seed's YAML")."""
+
+
+def test_volumes_are_the_seeds_plus_the_work_directory(rendered, seed):
+    assert rendered["spec"]["volumes"] == seed["pod"]["spec"]["volumes"] + [WORK]
 
 
 @pytest.mark.parametrize("key", ["name", "image", "resources", "command", "ports", "readinessProbe"])
@@ -87,26 +96,35 @@ def test_server_env_starts_with_the_seeds(rendered, seed):
     assert ours[: len(theirs)] == theirs
     extra = {e["name"]: e.get("value", e.get("valueFrom")) for e in ours[len(theirs):]}
     assert extra == {
-        "FAKETIME_CACHE_DURATION": "1", "ISLAND_TOKEN": {"secretKeyRef": {"name": "island-ssh-token-269", "key": "token"}}, "ISLAND_ID": "269", "ISLAND_PORTS": "30807 30808 30809",
+        "FAKETIME_CACHE_DURATION": "0", "ISLAND_TOKEN": {"secretKeyRef": {"name": "island-ssh-token-269", "key": "token"}}, "ISLAND_ID": "269", "ISLAND_PORTS": "30807 30808 30809",
         "SERVER_COMMAND": "sh /home/server/start.sh", "NODE_IP": {"fieldRef": {"fieldPath": "status.hostIP"}},
+        "ISLAND_CODE_VERSION_FILE": "/home/server/VERSION",
     }
 
 
 def test_code_is_mounted_read_only_where_the_seed_mounts_it(rendered, seed):
-    (mount,) = rendered["spec"]["containers"][0]["volumeMounts"]
+    mount, work = rendered["spec"]["containers"][0]["volumeMounts"]
     (theirs,) = seed["pod"]["spec"]["containers"][0]["volumeMounts"]
     assert {k: mount[k] for k in theirs} == theirs
     assert mount["readOnly"] is True
+    assert work == {"name": "island-work", "mountPath": "/home/island-work"}
+    assert rendered["spec"]["containers"][0]["workingDir"] == "/home/island-work"
 
 
 def test_side_container_equals_the_seed(rendered, seed):
-    assert rendered["spec"]["containers"][1] == seed["pod"]["spec"]["containers"][1]
+    side = dict(rendered["spec"]["containers"][1])
+    # it also mounts the server's working directory (the remains) and the code (its version file)
+    assert side.pop("volumeMounts") == [{"name": "island-work", "mountPath": "/home/island-work"},
+                                        {"name": "server-pv-storage", "mountPath": "/home/server", "readOnly": True}]
+    assert side == seed["pod"]["spec"]["containers"][1]
 
 
 def test_rendered_keys_are_the_seeds_plus_known_additions(rendered, seed):
     assert set(rendered["spec"]) == set(seed["pod"]["spec"])
     # securityContext is where we differ on purpose: no capability is added by default (test_pod_policy.py)
-    assert set(rendered["spec"]["containers"][0]) == set(seed["pod"]["spec"]["containers"][0]) - {"securityContext"}
+    # workingDir: the shared work directory (README "Crash forensics")
+    assert set(rendered["spec"]["containers"][0]) == (set(seed["pod"]["spec"]["containers"][0]) - {"securityContext"}
+                                                      | {"workingDir"})
 
 
 def test_pv_and_pvc_equal_the_seed(seed, seed_settings):
@@ -228,7 +246,7 @@ def assert_round_trip(spec, island=IslandSettings()):
     env = {e["name"]: e.get("value") for e in docs[0]["spec"]["containers"][0]["env"]}
     for name, value in spec.extra_env.items():
         assert env[name] == value
-    assert len(docs[0]["spec"]["containers"][0]["env"]) == 12 + len(spec.extra_env)
+    assert len(docs[0]["spec"]["containers"][0]["env"]) == 13 + len(spec.extra_env)  # + ISLAND_CODE_VERSION_FILE
     assert set(docs[0]) == {"apiVersion", "kind", "metadata", "spec"}
     return pod
 

@@ -16,11 +16,13 @@ def granted() -> set[tuple[str, str, bool]]:
         if doc["kind"] not in ("Role", "ClusterRole"):
             continue
         for rule in doc["rules"]:
-            assert rule["apiGroups"] == [""], rule  # only the core group, and no wildcard
+            # the core group, and metrics-server's for resource use; no wildcard
+            assert rule["apiGroups"] in ([""], ["metrics.k8s.io"]), rule
+            group = rule["apiGroups"][0]
             for resource in rule["resources"]:
                 for verb in rule["verbs"]:
                     assert "*" not in (resource, verb), rule
-                    rights.add((verb, resource, doc["kind"] == "ClusterRole"))
+                    rights.add((verb, f"{resource}.{group}" if group else resource, doc["kind"] == "ClusterRole"))
     return rights
 
 

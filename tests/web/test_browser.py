@@ -192,3 +192,38 @@ def paste_into_a_field(d) -> str:
     value = field.get_attribute("value")
     d.execute_script("document.getElementById('paste-probe').remove();")
     return value
+
+
+def test_a_preset_click_moves_the_islands_own_clock_and_shows_the_proof(server, browser, island_env):
+    """Issue 13: one click on a preset; the island's own server reads 04:59:5x, the page shows the
+    proof line and the history entry with who, all without a reload."""
+    from island_ssh.service.islands import LaunchRequest
+    d = browser
+    row = island_env.service.launch(LaunchRequest(owner="刘电波", owner_id="刘电波", branch="dev"))
+    row = island_env.wait_state(row.island_id, ("ready", "failed", "timeout"), timeout=90)
+    assert row.state == "ready", row
+    d.get(f"{server}/islands/{row.island_id}")
+    if "/login" in d.current_url:
+        d.find_element(By.ID, "login-token").send_keys(LIU)
+        d.find_element(By.ID, "login-submit").click()
+        until(d, lambda d: d.find_elements(By.ID, "island"), 10, "the island page")
+    until(d, lambda d: state_of(d) == "ready", 15, "the island page")
+    preset = d.find_element(By.CSS_SELECTOR, "button[data-preset='daily-reset']")
+    until(d, lambda d: preset.is_enabled(), 15, "the preset button to be enabled (the clock panel loaded)")
+    d.execute_script("window.__sameDocument = true;")
+    preset.click()
+    until(d, lambda d: d.find_element(By.ID, "clock-proof").text.startswith("reads "), 15, "the proof line")
+    proof = d.find_element(By.ID, "clock-proof").text
+    assert " 04:59:5" in proof or " 05:00:0" in proof, proof
+    # the island's own reading, not our stored value (its server re-reads within the cache duration + 1 s)
+    wait_for(lambda: (lambda now: (now.hour, now.minute) in ((4, 59), (5, 0)))(
+        dt.datetime.fromisoformat(ask_time(row.host_ip, row.ports[2])["now"])), 5, "the island to read 04:59:5x")
+    until(d, lambda d: "preset daily-reset" in d.find_element(By.ID, "clock-history").text, 10, "the history entry")
+    assert "刘电波" in d.find_element(By.ID, "clock-history").text
+    assert "preset daily-reset" in d.find_element(By.ID, "d-clock-setting").text
+    assert d.execute_script("return window.__sameDocument === true;"), "the page reloaded"
+    d.find_element(By.ID, "clock-freeze").click()
+    until(d, lambda d: not d.find_element(By.ID, "clock-badge").get_attribute("hidden")
+          and d.find_element(By.ID, "clock-badge").text == "frozen", 15, "the frozen badge")
+    d.execute_script("document.getElementById('d-clock').scrollIntoView();")
+    shot(d, "island-clock")

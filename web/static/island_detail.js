@@ -78,7 +78,8 @@
   }
 
   function tick() {
-    if (island) $("d-clock").textContent = island.state === "deleted" ? "–" : I.islandTime(island) + " UTC";
+    if (island && island.state === "deleted") $("d-clock").textContent = "–";
+    else if (island && !I.clockOwnsTime) $("d-clock").textContent = I.islandTime(island) + " UTC"; // island_clock.js: state, speed
   }
 
   function renderEvents() {
@@ -108,6 +109,7 @@
     if (next.registration === null) {
       next.registration = island && island.generation === next.generation ? island.registration : { registered: false };
     }
+    if (item.event.reason === "ClockChanged" && I.clockReload) I.clockReload(); // a timeline step, another tab
     if (item.event.reason === "Registered" && item.current) {
       I.api("GET", I.islandUrl(id)).then(function (fresh) { island = fresh; render(); });
     }
@@ -131,6 +133,7 @@
     }, function (e) { I.toast(e.message, "error"); });
   }
 
+  I.detailUpdate = function (fresh) { island = fresh; render(); }; // the clock panel's answers
   $("d-copy").addEventListener("click", function () { I.copy(island.address, $("d-copy")); });
 
   $("delete-form").addEventListener("submit", function (event) {
@@ -149,7 +152,7 @@
     event.preventDefault();
     var mode = document.querySelector("input[name=mode]:checked").value;
     var text = mode === "reset" ? "reset" : $(mode === "shift" ? "clock-shift" : "clock-absolute").value.trim();
-    act(I.api("POST", I.islandUrl(id, "/clock"), { clock: text }));
+    act(I.api("POST", I.islandUrl(id, "/clock"), { clock: text })).then(function () { if (I.clockReload) I.clockReload(); });
   });
   ["clock-absolute", "clock-shift"].forEach(function (inputId) {
     $(inputId).addEventListener("focus", function () {

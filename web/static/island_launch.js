@@ -28,6 +28,7 @@
                   memory: value("launch-memory") || null, image: value("launch-image") || null,
                   env: parseEnv(document.getElementById("launch-env").value) };
       if (value("launch-owner")) payload.owner = value("launch-owner");
+      if (value("launch-lease")) payload.lease = value("launch-lease");
     } catch (e) {
       error.textContent = e.message;
       error.hidden = false;

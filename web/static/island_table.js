@@ -54,6 +54,23 @@
                         title: yes && reg.registered_at ? I.formatLocal(reg.registered_at) : "" });
   }
 
+  /* Time left of the lease: "3h12m" (two largest units), "45s", "expired", "–" without one. */
+  function leaseLeft(iso) {
+    if (!iso) return "–";
+    var s = Math.floor((Date.parse(iso) - Date.now()) / 1000);
+    if (!(s > 0)) return I.t("lease.expired");
+    var parts = [], units = [["d", 86400], ["h", 3600], ["m", 60], ["s", 1]];
+    units.forEach(function (u) { if (s >= u[1]) { parts.push(Math.floor(s / u[1]) + u[0]); s %= u[1]; } });
+    return parts.slice(0, 2).join("");  // as core.lease.time_left_text
+  }
+
+  function leaseCell(island) {
+    var lease = island.lease || {};
+    var ends = island.state === "deleted" ? "" : (lease.expires_at || "");
+    return I.el("td", { className: "lease mono" + (lease.warned_at && ends ? " warned" : ""), "data-expires": ends,
+                        title: ends ? I.formatLocal(ends) : "", text: leaseLeft(ends) });
+  }
+
   function row(island) {
     var link = I.pageUrl(island.id);
     var tr = I.el("tr", { "data-id": island.id, "data-state": island.state, className: "s-" + island.state }, [
@@ -62,12 +79,18 @@
       I.el("td", { className: "owner", text: island.owner }),
       I.el("td", { text: island.branch }),
       I.el("td", { className: "state-cell" }, [I.stateBadge(island),
-        island.reason && island.state !== "ready" ? I.el("small", { className: "reason", text: island.reason }) : null]),
+        island.reason && island.state !== "ready" ? I.el("small", { className: "reason", text: island.reason }) : null,
+        island.idle && island.idle.idle ? I.el("small", { className: "idle", title: I.t("idle.help"),
+          text: I.t("idle.badge") + " " + String(island.idle.idle_text || "").replace(/^idle /, "") }) : null]),
       I.el("td", { className: "mono", text: island.node || "–" }),
       addressCell(island),
       I.el("td", { className: "mono clock", "data-offset": (island.clock && island.clock.offset_seconds) || 0,
+                   "data-badge": (island.clock && island.clock.badge) || "",
                    text: island.state === "deleted" ? "–" : I.islandTime(island) }),
       I.el("td", { className: "age", "data-since": island.created_at || "", text: I.age(island.created_at) }),
+      leaseCell(island),
+      I.el("td", { className: "usage mono", "data-id": island.id, text: "–" }),  // island_usage.js fills it
+      I.el("td", { className: "codever mono", "data-id": island.id, text: "–" }),  // island_versions.js fills it
       registrationCell(island),
     ]);
     return tr;
@@ -82,9 +105,13 @@
   function tick() {
     tbody.querySelectorAll("td.clock").forEach(function (cell) {
       if (cell.textContent === "–") return;
-      cell.textContent = I.formatUtc(new Date(Date.now() + Number(cell.dataset.offset) * 1000));
+      // the compact clock column: the island's time, and "frozen" / "x10" when not at real speed
+      var badge = cell.dataset.badge === "frozen" ? I.t("clock.frozen") : cell.dataset.badge;
+      cell.textContent = (cell.dataset.badge === "frozen" ? "" : I.formatUtc(new Date(Date.now() + Number(cell.dataset.offset) * 1000))) +
+        (badge ? (cell.dataset.badge === "frozen" ? "" : " ") + "[" + badge + "]" : "");
     });
     tbody.querySelectorAll("td.age").forEach(function (cell) { cell.textContent = I.age(cell.dataset.since); });
+    tbody.querySelectorAll("td.lease").forEach(function (cell) { cell.textContent = leaseLeft(cell.dataset.expires); });
   }
 
   function load() {
