@@ -15,11 +15,7 @@ from __future__ import annotations
 import click
 
 from island_ssh.cli.main import Context
-from island_ssh.cli.output import dumps, safe
-
-
-def _when(text: str | None) -> str:
-    return (text or "-").replace("T", " ").replace("Z", "")[:19]
+from island_ssh.cli.output import dumps, safe, when_text
 
 
 @click.command()
@@ -53,7 +49,7 @@ def idle(obj: Context, run_check: bool, all_ready: bool, as_json: bool) -> None:
         ports = f"{i['ports'][0]}-{i['ports'][-1]}" if i["ports"] else "-"
         idle_for = i["idle_text"].removeprefix("idle ") if i["idle"] else "no"
         click.echo(f"{i['id']:>5}  {safe(i['owner'])[:12]:<12} {ports:<12} {idle_for:<12} "
-                   f"{_when(i['last_activity_at']):<20} {_when(i['activity_checked_at'])}")
+                   f"{when_text(i['last_activity_at']):<20} {when_text(i['activity_checked_at'])}")
 
 
 COMMANDS = (idle,)

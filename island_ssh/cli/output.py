@@ -46,6 +46,11 @@ def safe(text, multiline: bool = False) -> str:
 _JSON_RAW = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
+def when_text(text: str | None) -> str:
+    """An ISO timestamp from the service as the tables show it: ``YYYY-MM-DD HH:MM:SS``, or ``-``."""
+    return (text or "-").replace("T", " ").replace("Z", "")[:19]
+
+
 def dumps(data) -> str:
     """JSON for scripts, exact: json.dumps escapes C0 controls; DEL, C1 and the bidi overrides it
     would print raw are written as \\u escapes too (only strings can hold them, and a JSON reader

@@ -15,11 +15,7 @@ from __future__ import annotations
 import click
 
 from island_ssh.cli.main import Context
-from island_ssh.cli.output import dumps, safe
-
-
-def _when(text: str | None) -> str:
-    return (text or "-").replace("T", " ").replace("Z", "")[:19]
+from island_ssh.cli.output import dumps, safe, when_text
 
 
 @click.command()
@@ -41,7 +37,7 @@ def versions(obj: Context, check_now: bool, only_outdated: bool, as_json: bool) 
         for n in b["nodes"]:
             extra = f" ({safe(n['error'])})" if n["error"] else ""
             click.echo(f"    {safe(n['node']):<16} {safe(n['shown']):<24} via {safe(n['pod'])}, "
-                       f"{_when(n['read_at'])}{extra}")
+                       f"{when_text(n['read_at'])}{extra}")
         if not b["nodes"]:
             click.echo("    no ready island to read it through")
     items = report["islands"]
