@@ -32,6 +32,18 @@ def ready_event(channel: paramiko.Channel) -> threading.Event:
     return event
 
 
+def close_channel(channel: paramiko.Channel) -> None:
+    """Close a channel whose transport may already be gone (sshd stopped, socket reset).
+
+    paramiko sends CHANNEL_CLOSE through the transport and raises EOFError or OSError when the
+    socket is dead; the channel is closed on our side either way, which is all a close owes.
+    """
+    try:
+        channel.close()
+    except (EOFError, OSError, paramiko.SSHException):
+        pass
+
+
 def wait_readable(channel: paramiko.Channel, ready: threading.Event, timeout: float) -> None:
     if timeout <= 0 or channel.recv_ready() or channel.recv_stderr_ready() or channel.closed:
         return
@@ -128,4 +140,4 @@ def run_exec(conn: Connection, command: str, stdin: bytes | None, timeout: float
             raise ConnectionLost(f"`{command}` ended without an exit status", command=command)
         return channel.recv_exit_status(), bytes(out), bytes(err)
     finally:
-        channel.close()
+        close_channel(channel)

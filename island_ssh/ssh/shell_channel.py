@@ -14,7 +14,7 @@ import time
 import paramiko
 
 from island_ssh.ssh import framing
-from island_ssh.ssh.channel_io import drain, raise_if_lost, ready_event, run_exec, send_all, wait_readable
+from island_ssh.ssh.channel_io import close_channel, drain, raise_if_lost, ready_event, run_exec, send_all, wait_readable
 from island_ssh.ssh.connection import Connection
 from island_ssh.ssh.errors import CommandTimeout, ConnectionLost, LoginShellError, SessionLimitError, SSHError
 from island_ssh.ssh.result import CommandResult
@@ -69,7 +69,7 @@ class ShellChannel:
                               timeout)
             shell = cls(conn, channel, ready, out.value or 0)
         except BaseException:
-            channel.close()
+            close_channel(channel)
             raise
         shell.profile_stdout, shell.profile_stderr = out.body, err.body
         shell.startup_seconds = time.monotonic() - started
@@ -150,7 +150,7 @@ class ShellChannel:
 
     def close(self) -> None:
         self.usable = False
-        self.channel.close()
+        close_channel(self.channel)
 
 
 class _TooMuchOutput(Exception):

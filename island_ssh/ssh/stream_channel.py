@@ -25,7 +25,7 @@ import paramiko
 from island_ssh.core.line_splitter import DEFAULT_MAX_LINE, LineSplitter
 
 from island_ssh.ssh import framing
-from island_ssh.ssh.channel_io import drain, raise_if_lost, ready_event, run_exec, send_all, wait_readable
+from island_ssh.ssh.channel_io import close_channel, drain, raise_if_lost, ready_event, run_exec, send_all, wait_readable
 from island_ssh.ssh.connection import Connection
 from island_ssh.ssh.errors import ConnectionLost, SSHError, StreamTimeout  # callers import StreamTimeout from here too
 
@@ -81,7 +81,7 @@ class Stream:
                     raise SSHError(f"{conn.target} refused a shell for `{command}`: {exc}") from exc
             send_all(self._channel, self._framed.script, conn, time.monotonic() + timeout, command)
         except BaseException:
-            self._channel.close()
+            close_channel(self._channel)
             raise
         self._thread = threading.Thread(target=self._read, name=f"island-ssh-stream:{command[:40]}", daemon=True)
         self._thread.start()
@@ -163,7 +163,7 @@ class Stream:
                 run_exec(self._conn, framing.kill_group_command(self.remote_pid), None, KILL_TIMEOUT)
             except SSHError:
                 pass  # closing the channel still ends the session
-        self._channel.close()
+        close_channel(self._channel)
         if self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
@@ -191,12 +191,12 @@ class Stream:
         except BaseException as exc:  # kept for the consumer, never lost in a log
             if not self._stop.is_set():
                 self.exception = exc
-            self._channel.close()
+            close_channel(self._channel)
         finally:
             self.finished.set()
             self._lines.put(_END)
             if self._on_finished is not None:
-                self._channel.close()  # (close() does too, maybe a moment later) before the slot goes back
+                close_channel(self._channel)  # (close() does too, maybe a moment later) before the slot goes back
                 self._on_finished()  # the channel is closed: its slot in the pool is free
 
     def _finish_closed(self, since: float) -> None:

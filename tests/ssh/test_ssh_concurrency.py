@@ -2,7 +2,6 @@
 
 import dataclasses
 import threading
-import time
 import uuid
 
 from island_ssh.ssh import RemoteShell
@@ -33,16 +32,25 @@ def test_sixteen_threads_times_200_commands_each_get_their_own_result(remote_she
 
 
 def test_independent_commands_run_side_by_side(ssh_target):
+    """Four commands that can only finish together: each marks itself, then waits for all four
+    marks. Run one after another, the first would wait out its 20 s and print fewer than 4."""
     shell = RemoteShell(dataclasses.replace(ssh_target, pool_size=4))
     try:
-        shell.run("true")
-        started = time.monotonic()
-        threads = [threading.Thread(target=shell.run, args=("sleep 0.6",)) for _ in range(4)]
+        meeting = shell.run("mktemp -d").stdout.strip()
+        results: dict[int, str] = {}
+
+        def meet(index: int) -> None:
+            results[index] = shell.run(
+                f"touch {meeting}/{index}; n=0; "
+                f"while [ $(ls {meeting} | wc -l) -lt 4 ] && [ $n -lt 200 ]; do sleep 0.1; n=$((n+1)); done; "
+                f"ls {meeting} | wc -l", timeout=30).stdout.strip()
+
+        threads = [threading.Thread(target=meet, args=(i,)) for i in range(4)]
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(10)
-        elapsed = time.monotonic() - started
-        assert elapsed < 4 * 0.6 * 0.75, f"4 sleeps of 0.6s took {elapsed:.2f}s: not parallel"
+            thread.join(40)
+        assert results == {i: "4" for i in range(4)}, f"not side by side: {results}"
+        shell.run(f"rm -r {meeting}")
     finally:
         shell.close()

@@ -92,6 +92,7 @@ def test_multiline_commands_and_here_documents_inside_the_command(remote_shell):
 
 
 def test_timeout_then_next_command_works_and_nothing_is_left_running(remote_shell):
+    remote_shell.run("true")  # a shell is up: the 0.5 s below times the command, not a login on a busy machine
     with pytest.raises(CommandTimeout, match="sleep 31.5"):
         remote_shell.run("sleep 31.5", timeout=0.5)
     assert remote_shell.run("echo next").stdout == "next\n"
