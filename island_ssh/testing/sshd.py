@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from island_ssh.testing import free_port
+from island_ssh.testing.shared_home import users_lock as _users_lock, write_if_changed as _write_if_changed
 
 if TYPE_CHECKING:
     from island_ssh.ssh import SSHTarget
@@ -198,8 +199,13 @@ class PrivateSSHD:
         Nothing about the user changes per sshd, so several sandboxes (a demo and a test run)
         can use the same user at once; usermod refuses to touch a user with live processes."""
         self._check_traversable(self.state_dir)
-        home = USER_HOMES / self.user
         USER_HOMES.mkdir(mode=0o755, parents=True, exist_ok=True)
+        # useradd/usermod of two sshds starting at once (parallel test workers, a demo beside a
+        # test run) would race on /etc/passwd's lock or on "user exists": one at a time
+        with _users_lock():
+            self._ensure_user_locked(USER_HOMES / self.user)
+
+    def _ensure_user_locked(self, home: Path) -> None:
         shell = self.login_shell or "/bin/bash"
         try:
             entry = pwd.getpwnam(self.user)
@@ -220,14 +226,12 @@ class PrivateSSHD:
             return
         for shadowing in (".bash_profile", ".bash_login"):  # bash would read these instead
             (home / shadowing).unlink(missing_ok=True)
-        profile = home / ".profile"
-        profile.write_text(
+        _write_if_changed(home / ".profile", (
             "# written by island_ssh.testing.sshd: the login environment comes from the sshd that\n"
             "# accepted this login (its sshd_config SetEnv names the file)\n"
             'if [ -n "${ISLAND_SSH_LOGIN_ENV:-}" ] && [ -r "$ISLAND_SSH_LOGIN_ENV" ]; then\n'
             '    . "$ISLAND_SSH_LOGIN_ENV"\n'
-            "fi\n")
-        os.chown(profile, entry.pw_uid, entry.pw_gid)
+            "fi\n"), entry)
         lines = ["# login environment for this sshd's sessions (island_ssh.testing.sshd)"]
         lines += [f"export {name}={shlex.quote(value)}" for name, value in self.login_env.items()]
         self.login_env_file.write_text("\n".join(lines) + "\n")
@@ -241,8 +245,7 @@ class PrivateSSHD:
         for name, text in self.profile_files.items():
             path = home / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-            os.chown(path, entry.pw_uid, entry.pw_gid)
+            _write_if_changed(path, text, entry)
 
     def _check_traversable(self, path: Path) -> None:
         for parent in [path, *path.parents]:

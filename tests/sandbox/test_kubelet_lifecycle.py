@@ -204,6 +204,8 @@ def test_bad_command_and_bad_env_are_reported_as_kubernetes_does(tmp_path):
     run(scenario())
 
 
+# the host's /dev/shm before and after: never beside the one test that runs libfaketime on the host
+@pytest.mark.xdist_group("host_dev_shm")
 def test_shutdown_leaves_no_process_no_cgroup_and_no_faketime_shm(tmp_path):
     shm_before = {p.name for p in Path("/dev/shm").glob("*faketime*")}
 

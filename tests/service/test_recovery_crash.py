@@ -31,15 +31,18 @@ for i in range(0, int(sys.argv[2]), 4):
 """
 
 
-def kubectl_applies_running(user: str = "islandmaster") -> bool:
-    """Whether a `kubectl apply` still runs on the master (it may create a pod after we list)."""
+def kubectl_applies_running(kubeconfig: Path) -> bool:
+    """Whether a `kubectl apply` still runs on this sandbox's master (it may create a pod after we
+    list); another sandbox's (a parallel test worker's) is not ours to wait for."""
+    ours = b"KUBECONFIG=" + bytes(kubeconfig)
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if cmdline and cmdline[0].endswith(b"kubectl") and b"apply" in cmdline \
+                    and ours in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                return True
         except OSError:
             continue
-        if cmdline and cmdline[0].endswith(b"kubectl") and b"apply" in cmdline:
-            return True
     return False
 
 
@@ -58,7 +61,7 @@ def test_sigkill_mid_burst_then_one_recover_leaves_mysql_and_cluster_agreeing(en
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(10)
-    wait_for(lambda: not kubectl_applies_running(), 30, "the dead service's kubectl apply to end")
+    wait_for(lambda: not kubectl_applies_running(env.info.kubeconfig), 30, "the dead service's kubectl apply to end")
     before = {r.island_id: r.state for r in env.store.active()}
     assert before, "the burst allocated nothing"
 
