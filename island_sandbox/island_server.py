@@ -22,31 +22,54 @@ FAKETIME_DONT_FAKE_MONOTONIC=1): all waiting is in select().
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import selectors
 import signal
 import socket
 import sys
 import time
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Mapping, TextIO
+
+# Every pod of a burst starts one of these on the same cores as everything else, so it starts
+# light: standard library only, nothing imported that a plain start does not use (argparse only
+# for options, json at the first query; no dataclasses, typing or datetime), and start.sh runs it
+# as `python -I -S island_server.py` (no site, no editable-install finder). Measured on the
+# 2 cores: 69 ms of CPU per start before, see docs/benchmarks.md "REST burst".
 
 DEFAULT_PORTS = (30807, 30808, 30809)
 MAX_LINE = 4096
 CHUNK = 16 << 20
 
 
-@dataclass(frozen=True)
 class ServerSettings:
-    ports: tuple[int, ...]
-    host: str
-    island: str
-    fail: str = ""
-    fail_after: float = 0.0
-    listen_after: float = 0.0
+    """What the server listens on and which failure it takes (immutable, compared by value)."""
+
+    __slots__ = ("ports", "host", "island", "fail", "fail_after", "listen_after")
+
+    def __init__(self, ports: tuple[int, ...], host: str, island: str, fail: str = "",
+                 fail_after: float = 0.0, listen_after: float = 0.0) -> None:
+        for name, value in (("ports", tuple(ports)), ("host", host), ("island", island), ("fail", fail),
+                            ("fail_after", fail_after), ("listen_after", listen_after)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("ServerSettings is immutable")
+
+    def _key(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, ServerSettings) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return "ServerSettings(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__) + ")"
+
+
+def _now_iso() -> str:
+    """The wall clock (libfaketime's, under it) as datetime.now().isoformat(timespec="seconds")."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime())
 
 
 class ServerExit(Exception):
@@ -55,7 +78,19 @@ class ServerExit(Exception):
         self.code = code
 
 
-def parse_settings(argv: list[str], environ: Mapping[str, str]) -> ServerSettings:
+class _Args:
+    island_id = debug_flag = server_id = ports = host = island = None
+
+
+def _parse_args(argv: list[str]) -> _Args:
+    """start.sh's plain `ID DEBUG_FLAG SERVER_ID` without argparse (a burst starts hundreds of
+    these); anything with an option, or more than three words, goes through argparse."""
+    if len(argv) <= 3 and not any(a.startswith("-") for a in argv):
+        args = _Args()
+        args.island_id, args.debug_flag, args.server_id = (list(argv) + [None] * 3)[:3]
+        return args
+    import argparse
+
     parser = argparse.ArgumentParser(prog="island_server", description=__doc__.split("\n\n")[0])
     parser.add_argument("island_id", nargs="?", help="island id (start.sh passes ID DEBUG_FLAG SERVER_ID)")
     parser.add_argument("debug_flag", nargs="?")
@@ -63,7 +98,11 @@ def parse_settings(argv: list[str], environ: Mapping[str, str]) -> ServerSetting
     parser.add_argument("--ports", nargs="+", type=int, help="ports to listen on")
     parser.add_argument("--host", help="address to bind")
     parser.add_argument("--island", help="island id reported in replies")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def parse_settings(argv: list[str], environ) -> ServerSettings:
+    args = _parse_args(argv)
     island = args.island or args.island_id or environ.get("ISLAND_ID") or ""
     if args.ports:
         ports = tuple(args.ports)
@@ -83,9 +122,9 @@ def parse_settings(argv: list[str], environ: Mapping[str, str]) -> ServerSetting
 
 
 class IslandServer:
-    def __init__(self, settings: ServerSettings, out: TextIO = sys.stdout) -> None:
+    def __init__(self, settings: ServerSettings, out=None) -> None:
         self.settings = settings
-        self.out = out
+        self.out = sys.stdout if out is None else out
         self.selector = selectors.DefaultSelector()
         self.listeners: list[socket.socket] = []
         self.eaten: list[bytes] = []
@@ -96,7 +135,7 @@ class IslandServer:
 
     # -- queries -------------------------------------------------------------------------------
     def now_reply(self, port: int) -> dict:
-        return {"now": datetime.now().isoformat(timespec="seconds"), "epoch": round(time.time(), 3),
+        return {"now": _now_iso(), "epoch": round(time.time(), 3),
                 "port": port, "island": self.settings.island}
 
     def eat(self, mib: int) -> None:
@@ -152,7 +191,7 @@ class IslandServer:
             self.listeners.append(sock)
         ports = " ".join(str(p) for p in self.settings.ports)
         self.say(f"pid {os.getpid()} listening on {self.settings.host} ports {ports}; "
-                 f"clock reads {datetime.now().isoformat(timespec='seconds')}")
+                 f"clock reads {_now_iso()}")
 
     def on_readable(self, sock: socket.socket, port: int, buffer: bytearray | None) -> None:
         if buffer is None:
@@ -179,6 +218,8 @@ class IslandServer:
             buffer[:] = rest
             text = line[:MAX_LINE].decode(errors="replace").strip()
             reply, after = self.answer(text, port)
+            import json  # at the first query, not at start (imported once, then cached)
+
             self.say(f"port {port}: {text!r} -> {json.dumps(reply)}")
             sock.setblocking(True)
             sock.settimeout(5.0)
@@ -222,7 +263,7 @@ def _on_sigterm(signum, frame):
     raise ServerExit(143)
 
 
-def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+def main(argv: list[str] | None = None, environ=None) -> int:
     settings = parse_settings(sys.argv[1:] if argv is None else argv, os.environ if environ is None else environ)
     signal.signal(signal.SIGTERM, _on_sigterm)
     server = IslandServer(settings)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from island_ssh.core.errors import IslandError
-from island_sandbox import runtime
+from island_sandbox import oom_events, runtime
 from island_sandbox.capabilities import UnknownCapability, container_capabilities
 from island_sandbox.images import ImageConfig, ImageError, ImageResolver, short_name
 from island_sandbox.memory import MemoryEnforcer, MemoryGuard, process_tree
@@ -336,8 +336,8 @@ class Kubelet:
         c.record.ready = probe is None
         self._report(pod)
         label = f"{pod.namespace}/{pod.name}/{c.record.name}"
-        helpers = [asyncio.create_task(guard.watch(process.init_pid, lambda: process.signal_init(signal.SIGKILL)),
-                                       name=f"memory guard {label}")]
+        kill = lambda: process.signal_init(signal.SIGKILL)  # noqa: E731
+        helpers = [asyncio.create_task(oom_events.watch(guard, process.init_pid, kill), name=f"memory guard {label}")]
         if probe is not None:
             helpers.append(asyncio.create_task(run_readiness(probe, self._check(c, probe),
                                                              lambda ready: self._set_ready(pod, c, ready)),
@@ -411,7 +411,7 @@ class Kubelet:
         await self._kill_all(pod, grace_seconds)
         if self._pods.get(pod.uid) is pod:
             del self._pods[pod.uid]
-        shutil.rmtree(pod.directory, ignore_errors=True)
+        await asyncio.to_thread(shutil.rmtree, pod.directory, ignore_errors=True)  # not in the loop
 
     async def evict_pod(self, namespace: str, name: str, message: str, uid: str | None = None) -> None:
         pod = self._pod(namespace, name, uid)

@@ -54,7 +54,7 @@ def write_standin_code(code_dir: Path, python: str = sys.executable) -> Path:
     start.write_text(
         "#!/bin/sh\n"
         "printf '%s\\n' \"${START_CLOCK:-+0}\" > \"${FAKETIME_TIMESTAMP_FILE:-/tmp/server-faketime.rc}\"\n"
-        f"exec {python} -m island_sandbox.island_server \"$@\"\n")
+        f"exec {python} -I -S {Path(__file__).resolve().with_name('island_server.py')} \"$@\"\n")
     start.chmod(0o755)
     return code_dir
 

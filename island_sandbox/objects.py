@@ -48,6 +48,9 @@ class Event:
     rv: int
     obj: dict[str, Any]
     old: dict[str, Any] | None = None
+    lines: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
+    """The watch line of this event as each type (ADDED, MODIFIED, DELETED), encoded once for
+    every watcher (island_sandbox.watches); ``obj`` is a copy no one changes after the event."""
 
 
 @dataclass(eq=False)  # watchers live in a set by identity

@@ -15,6 +15,7 @@ inside itself; the probe then notices the pending request (``Task.cancelling``) 
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Awaitable, Callable
 
 from island_sandbox.podspec import ProbeSpec
@@ -30,18 +31,19 @@ def cancel_requested() -> bool:
 
 
 async def tcp_check(host: str, port: int, timeout: float) -> bool:
-    """A tcpSocket probe: the connection opens within the timeout."""
+    """A tcpSocket probe: the connection opens within the timeout (then it is closed), as the
+    kubelet's dial-and-close. A bare non-blocking socket, not a stream: a burst of 500 islands
+    probes 500 times a second in the one loop."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
     try:
         async with asyncio.timeout(timeout):
-            _, writer = await asyncio.open_connection(host, port)
+            await loop.sock_connect(sock, (host, port))
     except OSError:  # TimeoutError is one
         return False
-    writer.close()
-    try:
-        async with asyncio.timeout(timeout):
-            await writer.wait_closed()
-    except OSError:
-        pass
+    finally:
+        sock.close()
     return True
 
 

@@ -11,15 +11,19 @@ and exits with its status (or dies by its signal). If we die, the kernel kills `
 nothing outlives the kubelet. Signals go to the init through a pidfd, so a recycled PID can never
 be hit. ``unshare`` ignores SIGTERM while it waits, and an init without a SIGTERM handler ignores
 it too (as in Docker): ``stop`` then falls back to SIGKILL after the grace period.
+
+We learn that ``unshare`` ended from its pidfd becoming readable in the loop (``Child``), not from
+asyncio's default child watcher, which starts one thread per process blocked in waitpid: a burst
+of 500 islands is 1,000 such threads, each started in the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,8 +93,43 @@ def _child_pid(parent: int) -> int | None:
     return int(children[0]) if children else None
 
 
+class Child:
+    """A process we started and reap: ``wait()`` resolves when its pidfd turns readable (it ended).
+
+    The interface of asyncio.subprocess.Process that the kubelet uses (pid, returncode, wait,
+    kill), without a watcher thread: the loop polls the pidfd with everything else."""
+
+    def __init__(self, popen: subprocess.Popen) -> None:
+        self._popen = popen
+        self.pid = popen.pid
+        self._loop = asyncio.get_running_loop()
+        self._done: asyncio.Future[int] = self._loop.create_future()
+        self._fd = os.pidfd_open(popen.pid)  # valid until we reap it, even once it has ended
+        self._loop.add_reader(self._fd, self._on_readable)
+
+    @property
+    def returncode(self) -> int | None:
+        return self._popen.returncode
+
+    def _on_readable(self) -> None:
+        if self._popen.poll() is None:  # not ended after all (never seen; harmless)
+            return
+        self._loop.remove_reader(self._fd)
+        os.close(self._fd)
+        if not self._done.done():
+            self._done.set_result(self._popen.returncode)
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self._done)
+
+    def kill(self) -> None:
+        if self._popen.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._popen.kill()
+
+
 class ContainerProcess:
-    def __init__(self, proc: asyncio.subprocess.Process, init_pid: int, pidfd: int) -> None:
+    def __init__(self, proc: Child, init_pid: int, pidfd: int) -> None:
         self.proc = proc
         self.init_pid = init_pid
         self._pidfd = pidfd
@@ -135,35 +174,52 @@ class ContainerProcess:
 
 
 async def _read_status_line(fd: int, timeout: float) -> bytes:
+    """The init's one status line ("ok\n" or "error ..."), or what it wrote before closing the pipe.
+    Read straight off the descriptor in the loop (no transport and stream for one line); ``fd``
+    is closed on the way out."""
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
-                                                os.fdopen(fd, "rb", 0))
+    done: asyncio.Future[bytes] = loop.create_future()
+    got = bytearray()
+
+    def on_readable() -> None:
+        try:
+            chunk = os.read(fd, 4096)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""
+        got.extend(chunk)
+        if (not chunk or b"\n" in got) and not done.done():
+            loop.remove_reader(fd)
+            done.set_result(bytes(got).partition(b"\n")[0] + (b"\n" if b"\n" in got else b""))
+
+    os.set_blocking(fd, False)
+    loop.add_reader(fd, on_readable)
     try:
         # not wait_for: a cancel (the pod stopped while its container starts) must not be swallowed
         async with asyncio.timeout(timeout):
-            return await reader.readline()
+            return await done
     finally:
-        transport.close()
+        loop.remove_reader(fd)
+        os.close(fd)
 
 
 async def launch(plan: LaunchPlan, setup_timeout: float = 30.0) -> ContainerProcess:
     """Start the container; returns once its command has been exec'd, or raises LaunchError."""
     read_fd, write_fd = os.pipe()
     env = {"PATH": TOOL_PATH, "ISLAND_SANDBOX_STATUS_FD": str(write_fd),
-           "ISLAND_SANDBOX_CONTAINER_SPEC": json.dumps(plan.init_spec())}
+           "ISLAND_SANDBOX_CONTAINER_SPEC": container_init.encode_spec(plan.init_spec())}
     try:
         # The container's log is handed to the init as a descriptor of its own, which it puts on
         # the command's stdout and stderr: what setpriv and unshare say themselves (unshare can
         # complain as the init dies) goes to the kubelet's log, never into `kubectl logs`.
         with open(plan.log_path, "ab") as log:
             env["ISLAND_SANDBOX_LOG_FD"] = str(log.fileno())
-            proc = await asyncio.create_subprocess_exec(
-                "setpriv", "--pdeathsig", "KILL", "--",
-                "unshare", "--mount", "--pid", "--uts", "--fork", "--mount-proc", "--kill-child=SIGKILL", "--",
-                sys.executable, "-I", "-S", str(INIT_SCRIPT),
-                stdin=asyncio.subprocess.DEVNULL, env=env,
-                pass_fds=(write_fd, log.fileno()), start_new_session=True)
+            proc = Child(subprocess.Popen(
+                ["setpriv", "--pdeathsig", "KILL", "--",
+                 "unshare", "--mount", "--pid", "--uts", "--fork", "--mount-proc", "--kill-child=SIGKILL", "--",
+                 sys.executable, "-I", "-S", str(INIT_SCRIPT)],
+                stdin=subprocess.DEVNULL, env=env, pass_fds=(write_fd, log.fileno()), start_new_session=True))
     except OSError as exc:
         os.close(read_fd)
         raise LaunchError("RunContainerError", f"cannot start the container runtime ({exc}); the sandbox needs "

@@ -43,6 +43,15 @@ def _line(kind: str, obj: dict[str, Any]) -> bytes:
     return json.dumps({"type": kind, "object": obj}).encode() + b"\n"
 
 
+def _event_line(event: Event, kind: str) -> bytes:
+    """The line of ``event`` as ``kind``: JSON-encoded once, whatever the number of watchers (at a
+    launch burst every pod change goes to each open watch: kubectl's, the kubelets', tools')."""
+    line = event.lines.get(kind)
+    if line is None:
+        line = event.lines[kind] = _line(kind, event.obj)
+    return line
+
+
 async def _write_lines(response: aiohttp.web.StreamResponse, chunks: list[bytes]) -> None:
     for start in range(0, len(chunks), WRITE_BATCH):
         await response.write(b"".join(chunks[start:start + WRITE_BATCH]))
@@ -73,11 +82,14 @@ async def serve_watch(raw: aiohttp.web.BaseRequest, store: ObjectStore, w: Watch
 
     def translate(event: Event) -> bytes | None:
         now_in = w.selector.matches(event.obj)
+        kind = event.type
         if event.type == "MODIFIED":
             was_in = event.old is not None and w.selector.matches(event.old)
             if now_in != was_in:  # moved across the selector: that is an ADDED or DELETED to this watcher
-                return frame("ADDED" if now_in else "DELETED", event.obj)
-        return frame(event.type, event.obj) if now_in else None
+                kind, now_in = ("ADDED" if now_in else "DELETED"), True
+        if not now_in:
+            return None
+        return frame(kind, event.obj) if w.as_table else _event_line(event, kind)
 
     loop = asyncio.get_running_loop()
     try:

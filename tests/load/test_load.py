@@ -9,7 +9,11 @@ server's side is timed by an independent watch opened straight on it (not throug
 moment it sends a pod's change is compared with the moment the tracker stored and announced the
 state that change means.
 
-N = 10 runs in CI. 100, 200 and 500 only with ISLAND_SSH_LOAD=1 (minutes each, GBs of RAM).
+Every island is checked one by one afterwards (assert_consistent, and its history in order:
+allocated, applying, pending, ... ready), not only counted.
+
+N = 10 runs in CI. 100, 200 and 500 only with ISLAND_SSH_LOAD=1 (minutes each, GBs of RAM). The
+figures with a breakdown of where the time goes, at two sizes side by side: bench/rest_burst.py.
 """
 
 from __future__ import annotations
@@ -70,6 +74,26 @@ class ApiWatcher:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+ORDER = ["allocated", "applying", "pending", "creating", "starting", "ready"]
+
+
+def assert_every_history_in_order(env, ids) -> None:
+    """Each island, one by one: its row ready, its registration the pod's, and its history
+    allocated -> applying -> pending -> (creating, starting) -> ready, each transition starting where
+    the previous one ended, no state twice, nothing else (no failed, timeout or lost on the way)."""
+    for island_id in ids:
+        row = env.store.get(island_id)
+        assert row is not None and row.state == "ready", (island_id, row)
+        chain = [(e.from_state, e.to_state) for e in env.store.events(island_id, generation=row.generation, limit=100)
+                 if e.from_state != e.to_state]
+        states = [to for _, to in chain]
+        assert all(a[1] == b[0] for a, b in zip(chain, chain[1:])), (island_id, chain)
+        assert set(states) <= set(ORDER) and states == sorted(set(states), key=ORDER.index), (island_id, chain)
+        assert states[:3] == ORDER[:3] and states[-1] == "ready", (island_id, chain)
+        reg = env.store.registration(island_id)
+        assert reg is not None and (reg.pod_name, reg.node_ip) == (row.pod_name, row.host_ip), (island_id, reg)
 
 
 def post_launch(port: int, owner: str) -> dict:
@@ -136,6 +160,7 @@ def test_islands_launched_through_the_rest_api_at_once_all_become_ready(load_env
         cpu = cpu_seconds() - cpu0 - sum(client_cpu)
         counts = assert_consistent(env, settle_timeout=60)
         assert counts["islands"] == n
+        assert_every_history_in_order(env, ids)
         while not queue.empty():
             a = queue.get_nowait()
             announced.setdefault((a.island_id, a.to_state), a.at)
