@@ -5,6 +5,8 @@ line is parsed (island_ssh.core.watch_events), classified (island_ssh.core.podst
 machine (island_ssh.core.statemachine); a transition is stored with its event in one transaction
 (store.transition) and then announced to in-process subscribers. ``run_watch`` handles one watch;
 ``run`` is the restart loop around it (a silent end of ``kubectl -w`` is normal, not an error).
+The periodic re-list, and the timeout check while lines keep coming, run beside the watch
+(tracker_relist): this thread only stores what they found.
 
 Only the process holding the MySQL named lock acts, so several web workers never write duplicate
 transitions. Other processes read transitions back from island_events (island_ssh.service.feed).
@@ -15,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -23,11 +26,14 @@ from typing import Callable
 from island_ssh.core.settings import IslandSettings, TrackerSettings
 from island_ssh.core.errors import IslandError
 from island_ssh.kube.kubectl import Kubectl
-from island_ssh.core.names import (FAILED_STATES, GENERATION_LABEL, MANAGED_SELECTOR, SERVER_CONTAINER,
+from island_ssh.kube.tracker_audit import audit_ends
+from island_ssh.kube.tracker_relist import BackgroundListing, relist_moves
+from island_ssh.kube.tracker_timing import TrackerTiming
+from island_ssh.core.names import (GENERATION_LABEL, MANAGED_SELECTOR, SERVER_CONTAINER,
                                    WAITING_STATES)
 from island_ssh.core.podstate import classify
 from island_ssh.ssh import StreamTimeout
-from island_ssh.core.statemachine import IslandSnapshot, check_timeout, next_transition, on_relist
+from island_ssh.core.statemachine import IslandSnapshot, check_timeout, next_transition
 from island_ssh.observe import metrics
 from island_ssh.store import Move
 from island_ssh.core.watch_events import WatchParseError, parse_watch_line
@@ -93,9 +99,15 @@ class Tracker:
         self.watches = 0
         self.last_error: BaseException | None = None
         self._last_timeout_check = 0.0
+        self.timing: TrackerTiming | None = None
+        """Set to a TrackerTiming to record where each batch's time goes (bench/tracker_latency.py)."""
+        self._marks: dict | None = None  # the batch being timed
+        self._watched_rv = 0  # the highest resourceVersion handled from the watch
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> "Tracker":
+        if 0 < self.settings.switch_interval < sys.getswitchinterval():
+            sys.setswitchinterval(self.settings.switch_interval)  # see TrackerSettings.switch_interval
         if self._thread is None:
             self._stop.clear()
             self._thread = threading.Thread(target=self.run, name="island-tracker", daemon=True)
@@ -197,6 +209,8 @@ class Tracker:
             if first is not None:
                 self.handle_line(first)
             last_line = last_relist = self.clock()
+            listing: BackgroundListing | None = None
+            timeouts: BackgroundListing | None = None  # a timeout check running beside a busy watch
             turns = 0
             while not self._stop.is_set() and (iterations is None or turns < iterations):
                 turns += 1
@@ -210,14 +224,28 @@ class Tracker:
                     return
                 if line:
                     last_line = now
-                    self.handle_lines([line] + stream.lines_ready(BATCH_MAX - 1))
+                    taken = time.time()
+                    self.handle_lines([line] + stream.lines_ready(BATCH_MAX - 1), taken)
                 elif now - last_line > self.settings.stale_after:
                     log.info("kubectl watch silent for %.0fs; restarting", now - last_line)
                     return
-                if now - last_relist > self.settings.relist_interval:
-                    last_relist = now
-                    self._relist()
-                self.check_timeouts()
+                if now - last_relist > self.settings.relist_interval and listing is None:
+                    last_relist = now  # the listing runs beside the watch (tracker_relist)
+                    listing = BackgroundListing(lambda: self.kubectl.pods(self.selector), self._judge_listing,
+                                                self._watched_rv)
+                if listing is not None and listing.done.is_set():
+                    paused = time.time()
+                    done, listing = listing, None
+                    self._store_relisted(done.result())
+                    if self.timing is not None:
+                        self.timing.pause("relist", paused)
+                if timeouts is not None and timeouts.done.is_set():
+                    paused, (done, timeouts) = time.time(), (timeouts, None)
+                    self._store_many(done.result())
+                    if self.timing is not None:
+                        self.timing.pause("timeouts", paused)
+                if timeouts is None:
+                    timeouts = self.check_timeouts(busy=bool(line))
         finally:
             stream.close()
 
@@ -225,8 +253,11 @@ class Tracker:
     def handle_line(self, line: str) -> None:
         self.handle_lines([line])
 
-    def handle_lines(self, lines: list[str]) -> None:
-        """Watch lines in the order kubectl printed them; unparseable ones are logged and skipped."""
+    def handle_lines(self, lines: list[str], taken: float | None = None) -> None:
+        """Watch lines in the order kubectl printed them; unparseable ones are logged and skipped.
+        ``taken``: when the first was taken from the stream (for ``timing``)."""
+        if self.timing is not None:
+            self._marks = {"taken": time.time() if taken is None else taken, "lines": len(lines), "keys": []}
         events = []
         for line in lines:
             try:
@@ -236,7 +267,19 @@ class Tracker:
                 continue
             if event.type in ("ADDED", "MODIFIED", "DELETED"):
                 events.append((event.type, event.object))
-        self.handle_pods(events)
+        try:
+            self.handle_pods(events)
+        finally:
+            self._record_batch()
+
+    def _mark(self, name: str) -> None:
+        if self._marks is not None:
+            self._marks.setdefault(name, time.time())
+
+    def _record_batch(self) -> None:
+        marks, self._marks = self._marks, None
+        if marks is not None and self.timing is not None:
+            self.timing.record(marks)
 
     def handle_pods(self, events: list[tuple[str, dict]]) -> None:
         """Pod events, in order: one read of their islands' rows, one transaction for every
@@ -248,10 +291,14 @@ class Tracker:
             view = classify(pod, self.server_container)
             if view.island_id is not None:
                 views.append((event_type, pod, view))
+                if view.resource_version is not None and view.resource_version > self._watched_rv:
+                    self._watched_rv = view.resource_version
+        self._mark("parsed")
         if not views:
             return
         ids = list(dict.fromkeys(view.island_id for _, _, view in views))
         rows = dict(zip(ids, self.store.get_many(ids)))
+        self._mark("read")
         moves: list[tuple[int, object, object]] = []  # (index in views, row, transition)
         for index, (event_type, pod, view) in enumerate(views):
             row = rows[view.island_id]
@@ -287,67 +334,63 @@ class Tracker:
         outcomes = self.store.transition_batch([
             Move(row.island_id, row.generation, t.to_state, t.reason, t.message, t.node, t.host_ip,
                  t.resource_version, row.state) for row, t in moves])
+        self._mark("stored")
         at = self.wall_clock()
         for (row, t), ok in zip(moves, outcomes):
             if ok:
                 self._announce(Announcement(row.island_id, row.generation, row.state, t.to_state,
                                             t.reason, t.message, at))
-        self._audit_ends([(row, t) for (row, t), ok in zip(moves, outcomes) if ok])
+                if self._marks is not None:
+                    self._marks["keys"].append((row.island_id, t.to_state))
+        self._mark("announced")
+        audit_ends(self.store, [(row, t) for (row, t), ok in zip(moves, outcomes) if ok])
         return outcomes
-
-    def _audit_ends(self, stored: list) -> None:
-        """The audit log hears only of the ends the tracker decides (failed, lost, timeout,
-        unschedulable) and of pods deleted outside island_ssh: not of every event."""
-        record = getattr(self.store, "record_audit", None)
-        for row, t in stored if record else ():
-            action = t.to_state if t.to_state in FAILED_STATES else (
-                "pod-gone" if t.to_state == "deleted" and row.state != "terminating" else None)
-            if action is None:
-                continue
-            try:
-                record("tracker", "", "", action, row.island_id, row.generation, f"{t.reason}: {t.message or ''}"[:500],
-                       owner_id=row.owner_id or row.owner)
-            except Exception as exc:  # noqa: BLE001 -- the watch goes on whatever the audit log does
-                log.warning("audit: could not record island %s %s: %s", row.island_id, action, exc)
 
     def _relist(self) -> None:
         """Derive what the gap between two watches hid: pods gone -> deleted or lost.
 
         Listing after kubectl started its own list+watch means a pod deleted in between shows
         up in one of the two; the recover job covers anything a crash of ours loses."""
-        listing = self.kubectl.pods(self.selector)
-        by_id: dict[int, dict] = {}
-        for pod in listing.get("items") or []:
-            view = classify(pod, self.server_container)
-            if view.island_id is not None:
-                by_id[view.island_id] = pod
-        moves = []
-        for row in self.store.active():
-            if row.state in ("allocated",):
-                continue  # nothing applied yet: not ours to judge
-            pod = by_id.get(row.island_id)
-            if pod is not None and not self._same_incarnation(row, pod):
-                pod = None
-            view = classify(pod, self.server_container) if pod is not None else None
-            if view is None and row.state == "applying":
-                continue  # apply may still be in flight; recover decides for stuck rows
-            transition = on_relist(IslandSnapshot.of(row), view)
-            if transition is not None:
-                moves.append((row, transition))
+        self._store_relisted(self._judge_listing(self.kubectl.pods(self.selector)))
+
+    def _judge_listing(self, listing: dict, newer_than: int | None = None) -> list:
+        """(row, transition) for the active rows; ``newer_than`` for a listing taken beside the
+        running watch, on the listing's own thread (tracker_relist)."""
+        return relist_moves(listing, self.store.active(), self.server_container, self._same_incarnation, newer_than)
+
+    def _store_relisted(self, moves: list) -> None:
         metrics.relisted([t.to_state for (_, t), ok in zip(moves, self._store_many(moves)) if ok])
 
-    def check_timeouts(self, force: bool = False) -> None:
+    def check_timeouts(self, force: bool = False, busy: bool = False) -> BackgroundListing | None:
+        """Every second, on this thread. While lines keep coming (``busy``: a launch burst) every
+        5 s, and the read and judging run beside the watch: the returned check's moves are for
+        the caller to store once it is done (each guarded by the state it was judged from)."""
         now = self.wall_clock()
-        if not force and now - self._last_timeout_check < 1.0:
-            return
+        if not force and now - self._last_timeout_check < (5.0 if busy else 1.0):
+            return None
         self._last_timeout_check = now
+        if busy and not force:
+            return BackgroundListing(dict, lambda _listing, _rv: self._timeout_moves(now), 0)
+        paused = time.time()
+        try:
+            self._store_many(self._timeout_moves(now))
+        finally:
+            if self.timing is not None:
+                self.timing.pause("timeouts", paused)
+        return None
+
+    def _timeout_moves(self, now: float) -> list:
+        if self.islands.ready_timeout <= 0:
+            return []
         moves = []
-        for row in self.store.active():
-            if row.state not in WAITING_STATES or row.state == "allocated":
-                continue
+        # only rows old enough to time out (a second early: the check below decides), not every
+        # active row each second: hundreds during a launch burst
+        candidates = self.store.waiting_created_before(
+            [s for s in WAITING_STATES if s != "allocated"], now - self.islands.ready_timeout + 1.0)
+        for row in candidates:
             # created_at: the row is allocated and applied within one launch (rows keep no applied_at)
             transition = check_timeout(IslandSnapshot.of(row), row.created_at.timestamp(), now,
                                        self.islands.ready_timeout)
             if transition is not None:
                 moves.append((row, transition))
-        self._store_many(moves)
+        return moves

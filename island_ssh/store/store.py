@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from datetime import datetime, timezone
 from typing import Any, Callable, Collection, Mapping, Sequence
 
 from island_ssh.core.settings import DatabaseSettings, IslandSettings
 from island_ssh.core.errors import IslandNotFound, StoreError
 from island_ssh.store import applies, audit, islands, quotas, registrations
 from island_ssh.store import clocks as clock_rows
+from island_ssh.store import moves as batch_moves
 from island_ssh.store.clock_methods import ClockMethods
 from island_ssh.store.allocator import allocate_island, check_id_range, count_slots, ensure_slots
 from island_ssh.store.db import Database, quote_identifier
@@ -163,7 +165,7 @@ class Store(ClockMethods):
             return []
         states = sorted({m.to_state for m in moves})
         return self.db.transaction(
-            lambda cur: [islands.transition(cur, self._registrations, *move) for move in moves],
+            lambda cur: batch_moves.transition_batch(cur, self._registrations, moves),
             what=f"moving {len(moves)} islands to {'/'.join(states)}",
         )
 
@@ -246,15 +248,31 @@ class Store(ClockMethods):
         """``get`` of each id, in one read transaction."""
         for island_id in island_ids:
             check_island_id(island_id)
-        return self._read(lambda cur: [islands.get(cur, island_id) for island_id in island_ids])
+        return self._read(lambda cur: batch_moves.get_many(cur, island_ids))
 
     def list(self, owner: str | None = None, branch: str | None = None,
              states: Collection[str] | None = None, owner_id: str | None = None) -> Sequence[IslandRow]:
         """``owner`` filters by display name (shared by namesakes), ``owner_id`` by user id."""
         return self._read(lambda cur: islands.list_islands(cur, owner, branch, states, owner_id=owner_id))
 
+    def list_page(self, owner: str | None = None, branch: str | None = None, states: Collection[str] | None = None,
+                  owner_id: str | None = None, include_deleted: bool = True, limit: int | None = None,
+                  offset: int = 0) -> tuple[list[IslandRow], int, dict[int, RegistrationRow]]:
+        """(rows of the page, how many match in all, island id -> registration of the page's
+        islands): three queries in one read transaction, whatever the page's size."""
+        def read(cur):
+            rows, total = islands.list_page(cur, owner, branch, states, owner_id, include_deleted, limit, offset)
+            live = [r.island_id for r in rows if r.state != "deleted"]
+            return rows, total, registrations.registrations_of(cur, self._registrations, live)
+        return self._read(read)
+
     def active(self) -> Sequence[IslandRow]:
         return self._read(islands.active)
+
+    def waiting_created_before(self, states: Collection[str], before: float) -> Sequence[IslandRow]:
+        """Rows in one of ``states`` created at or before the epoch time ``before`` (one query)."""
+        cutoff = datetime.fromtimestamp(before, timezone.utc).replace(tzinfo=None)
+        return self._read(lambda cur: batch_moves.waiting_created_before(cur, sorted(states), cutoff))
 
     def events(self, island_id: int, generation: int | None = None, limit: int = 200) -> Sequence[EventRow]:
         check_island_id(island_id)
@@ -274,6 +292,13 @@ class Store(ClockMethods):
             lambda cur: audit.append(cur, actor_kind, actor_id, actor_name, action, island_id, generation, detail,
                                      owner_id),
             what=f"recording {action} in the audit log")
+
+    def record_audits(self, entries) -> None:
+        """Append many audit entries ((actor_kind, actor_id, actor_name, action, island_id,
+        generation, detail, owner_id) tuples) in ONE transaction (store.audit.append_many)."""
+        if entries:
+            self.db.transaction(lambda cur: audit.append_many(cur, entries),
+                                what=f"recording {len(entries)} entries in the audit log")
 
     def owner_islands(self, owner_id: str) -> list[tuple[int, str | None]]:
         """(island_id, memory override) of the owner's islands not deleted (store/quotas.py)."""
