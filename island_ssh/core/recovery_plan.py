@@ -79,8 +79,11 @@ class PodFacts:
 
 
 def _owner_id(annotations: dict) -> str | None:
+    value = annotations.get(OWNER_ID_ANNOTATION)
+    if value is None:
+        return None  # no annotation: no exception to raise and catch (a recover run reads thousands)
     try:
-        return validate_user_id(annotations.get(OWNER_ID_ANNOTATION))
+        return validate_user_id(value)
     except InvalidInput:
         return None  # adopted under the display name as id, as rows made before ids were
 
@@ -148,13 +151,22 @@ def _server_container(pod: dict, name: str) -> dict:
     return {}
 
 
+def _env_value(env: Any, name: str) -> Any:
+    """The value of the container's LAST env entry called ``name`` (as the kubelet reads a
+    duplicated name), without building a dict of the whole env."""
+    value = None
+    for entry in env or ():
+        if isinstance(entry, dict) and entry.get("name") == name:
+            value = entry.get("value")
+    return value
+
+
 def pod_facts(pod: dict, server_container: str = SERVER_CONTAINER) -> PodFacts:
     meta = pod.get("metadata") or {}
     labels = meta.get("labels") or {}
     view = classify(pod, server_container)
     server = _server_container(pod, server_container)
-    env = {e.get("name"): e.get("value") for e in server.get("env") or [] if isinstance(e, dict)}
-    token = env.get("ISLAND_TOKEN")
+    token = _env_value(server.get("env"), "ISLAND_TOKEN")
     generation = labels.get(GENERATION_LABEL)
     return PodFacts(
         name=view.name, island_id=view.island_id,
@@ -176,6 +188,10 @@ def list_resource_version(pod_list: dict) -> int | None:
 
 
 # -- planning ----------------------------------------------------------------------------------
+RACE_WINDOW = 300.0
+"""A row written longer ago than this was not written between our list and our read of the rows."""
+
+
 def _age(since: datetime | None, now: float) -> float:
     return now - since.timestamp() if since is not None else float("inf")
 
@@ -326,8 +342,11 @@ def plan_recovery(rows: Sequence, pods: Sequence[dict], orphan_registrations: Se
         mine.sort(key=lambda p: p.terminating)
         pod = mine[0] if mine else None
         claimed.update(p.name for p in mine)
-        if list_rv is not None and row.resource_version is not None and row.resource_version > list_rv:
+        if (list_rv is not None and row.resource_version is not None and row.resource_version > list_rv
+                and _age(row.updated_at, now) < RACE_WINDOW):
             continue  # the row saw the cluster after our list: the next run judges it
+            # (only a row written moments ago: after an etcd restore or against a new cluster the
+            # stored versions run ahead of the cluster's for good, and such rows must not be skipped forever)
         action = _plan_row(row, pod, now, settings, resumable=row.island_id in resumable)
         if action is not None:
             actions.append(action)

@@ -47,6 +47,27 @@ class AuditLog:
             label = actor.label() if isinstance(actor, Actor) else repr(actor)
             log.warning("audit: could not record %s of island %s by %s: %s", action, island_id, label, exc)
 
+    def record_many(self, actor: Actor, entries) -> None:
+        """``record`` of each (action, island_id, generation, detail) by one actor, in one write
+        when the store can (a recover run's thousands); never raises, as ``record``."""
+        writer = getattr(self.store, "record_audits", None)
+        if writer is None:
+            for action, island_id, generation, detail in entries:
+                self.record(actor, action, island_id, generation, detail)
+            return
+        try:
+            if not isinstance(actor, Actor):
+                actor = Actor.of(actor)
+            rows = []
+            for action, island_id, generation, detail in entries:
+                check_action(action)
+                rows.append((actor.kind, actor.id, actor.name, action, island_id, generation,
+                             clip_detail(detail), None))
+            writer(rows)
+        except Exception as exc:  # noqa: BLE001 -- the actions stand whatever the audit log does
+            label = actor.label() if isinstance(actor, Actor) else repr(actor)
+            log.warning("audit: could not record %d entries by %s: %s", len(entries), label, exc)
+
     def record_rows(self, actor: Actor, action: str, rows, detail: str | None = None) -> None:
         """One entry per island row (a bulk launch); ``detail`` None: the row's owner and branch."""
         for row in rows:

@@ -32,6 +32,28 @@ def append(cur, actor_kind: str, actor_id: str, actor_name: str, action: str, is
     return int(cur.lastrowid)
 
 
+def append_many(cur, entries) -> None:
+    """``append`` of each entry ((actor_kind, actor_id, actor_name, action, island_id, generation,
+    detail, owner_id) tuples) in two statements whatever their number: one read of the clock and
+    of the owners the entries do not give, one multi-row INSERT (a recover run's thousands)."""
+    missing = sorted({e[4] for e in entries if e[7] is None and e[4] is not None})
+    cur.execute("SELECT UTC_TIMESTAMP(6) AS now")
+    now = cur.fetchone()["now"]
+    owners: dict[int, Any] = {}
+    if missing:
+        cur.execute(f"SELECT island_id, owner_id FROM islands WHERE island_id IN ({', '.join(['%s'] * len(missing))})",
+                    missing)
+        owners = {r["island_id"]: r["owner_id"] for r in cur.fetchall()}
+    rows = []
+    for kind, actor_id, actor_name, action, island_id, generation, detail, owner_id in entries:
+        owner_id = owners.get(island_id) if owner_id is None else owner_id
+        rows.append((now, kind[:32], (actor_id or "")[:MAX_ID], (actor_name or "")[:MAX_NAME], action[:48], island_id,
+                     generation, owner_id[:MAX_ID] if owner_id else None, clip_detail(detail)))
+    cur.executemany(
+        f"INSERT INTO {TABLE} (`at`, actor_kind, actor_id, actor_name, action, island_id, generation, owner_id, "
+        "detail) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
+
+
 def entries(cur, island_id: int | None = None, actor: str | None = None, action: str | None = None,
             since: datetime | None = None, limit: int = 200, visible_to: str | None = None) -> list[AuditEntry]:
     """Newest first. ``actor`` matches a user id, or (for entries without one) the actor kind:
