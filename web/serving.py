@@ -13,6 +13,13 @@ minutes. Here:
   connection is closed within about 1.3 x idle_timeout, not idle_timeout + 30 s;
 - ``connection_limit`` is web.connection_limit, with poll() instead of select() so that more than
   1024 descriptors work;
+- ``threads`` is web.threads + web.max_streams: an open page's stream holds a thread for up to a
+  minute, so streams get threads of their own beyond those that serve requests (the blueprint
+  refuses a stream past web.max_streams: that page polls);
+- ``outbuf_high_watermark`` is 256 KiB, not 16 MiB: once a response writes 8 KiB at once, waitress
+  keeps everything the connection sends in one buffer until that many bytes were written, then
+  starts a new one; an open page's stream (up to a minute of transitions) held up to 16 MiB. It
+  is also how much unsent output makes a writing thread wait for the client (backpressure);
 - ``max_request_header_size`` is web.max_header_bytes; ``inbuf_overflow`` (bytes of a body kept
   in memory before spilling to a temporary file) is at most the body limit.
 
@@ -25,6 +32,9 @@ from __future__ import annotations
 from island_ssh.core.errors import ConfigError
 
 from island_ssh_web.app import max_body_bytes
+
+OUTBUF_BYTES = 256 * 1024
+"""waitress's outbuf_high_watermark (see the module docstring)."""
 
 
 def _whole(web, name: str, low: int, default: int) -> int:
@@ -39,13 +49,18 @@ def waitress_options(web) -> dict:
     body = max_body_bytes(web)
     idle = _whole(web, "idle_timeout", 1, 15)
     return {
-        "threads": _whole(web, "threads", 1, 32),
+        # a live-update stream holds its thread while the page is open: streams get threads of their
+        # own, so web.max_streams open pages never keep a launch or a registration waiting
+        "threads": _whole(web, "threads", 1, 32) + _whole(web, "max_streams", 0, 0),
         "max_request_body_size": body + 1,
         "max_request_header_size": _whole(web, "max_header_bytes", 4096, 64 * 1024),
         "inbuf_overflow": min(body, 512 * 1024),
         "channel_timeout": idle,
         "cleanup_interval": max(1, idle // 3),
         "connection_limit": _whole(web, "connection_limit", 8, 400),
+        # a connection's output buffer keeps every byte written to it until this many were (then a
+        # new one is started): a page's stream writes for up to a minute, 16 MiB by default
+        "outbuf_high_watermark": OUTBUF_BYTES,
         "asyncore_use_poll": True,
         "ident": "island_ssh",  # the Server header names no version
     }

@@ -6,6 +6,12 @@ thread is held and lets a worker restart without hanging clients. A comment line
 ``heartbeat`` seconds keeps proxies from closing an idle stream and lets the server notice a
 client that went away (its write fails, the generator is closed, the subscription dropped).
 
+Each open stream holds a WSGI thread (`island-ssh serve` gives streams web.max_streams threads of
+their own, beyond web.threads: island_ssh_web.serving). What a page costs beyond its thread is
+kept small: the feed serialises each transition once for all pages (``transition_message``, made
+by the feed's poller), a page holds a place in the feed's shared log rather than a queue, and what
+one poll brought is one write.
+
 The slot a stream holds belongs to the response body (``SlotStream``), not to the generator: a
 generator that never started does not run its ``finally`` when closed, so a HEAD request (whose
 body the server never reads) used to keep its slot for ever. The WSGI server always calls the
@@ -34,8 +40,18 @@ def format_event(data: str, event: str | None = None, event_id: int | None = Non
     return "\n".join(lines) + "\n\n"
 
 
-def stream(subscription, to_json: Callable[[object], dict], heartbeat: float, max_seconds: float) -> Iterator[str]:
-    """The body of GET /api/events: a hello, then one ``transition`` message per stored event.
+def transition_message(item, key, to_json: Callable[[object], dict]) -> bytes:
+    """The ``transition`` message of a FeedItem (UTF-8), serialised once per ``key`` and shared by
+    every stream: ``key`` must name everything ``to_json``'s answer depends on besides the item."""
+    return item.rendered(key, lambda: format_event(
+        json.dumps(to_json(item), ensure_ascii=False, separators=(",", ":")), "transition", item.event.id).encode())
+
+
+def stream(subscription, render: Callable[[object], bytes], heartbeat: float,
+           max_seconds: float) -> Iterator[str | bytes]:
+    """The body of GET /api/events: a hello, then one ``transition`` message per stored event
+    (``render(item)``, e.g. ``transition_message``). What arrived together is written together:
+    one chunk, one write, however many transitions a poll brought.
     Releasing the subscription and the slot is SlotStream's job, not this generator's."""
     deadline = time.monotonic() + max_seconds
     yield f"retry: {RETRY_MS}\n" + format_event(json.dumps({"stream": "open"}), "hello")
@@ -44,19 +60,19 @@ def stream(subscription, to_json: Callable[[object], dict], heartbeat: float, ma
         left = deadline - time.monotonic()
         if left <= 0:
             return
-        item = subscription.get(timeout=min(heartbeat, left, 1.0))
-        if item is None:
-            if subscription.overflowed:
-                subscription.overflowed = False
-                yield format_event(json.dumps({"reason": "the stream fell behind; reload the list"}), "resync")
-                last_sent = time.monotonic()
-            elif time.monotonic() - last_sent >= heartbeat:
-                yield ": keepalive\n\n"
-                last_sent = time.monotonic()
-            continue
-        payload = json.dumps(to_json(item), ensure_ascii=False, separators=(",", ":"))
-        yield format_event(payload, "transition", item.event.id)
-        last_sent = time.monotonic()
+        items = subscription.get_batch(timeout=min(heartbeat, left, 1.0))
+        chunk = []
+        if subscription.overflowed:
+            subscription.overflowed = False
+            chunk.append(format_event(json.dumps({"reason": "the stream fell behind; reload the list"}),
+                                      "resync").encode())
+        chunk.extend(render(item) for item in items)
+        if chunk:
+            yield b"".join(chunk)
+            last_sent = time.monotonic()
+        elif time.monotonic() - last_sent >= heartbeat:
+            yield ": keepalive\n\n"
+            last_sent = time.monotonic()
 
 
 class SlotStream:

@@ -3,7 +3,9 @@
 Only the process holding the tracker lock follows the watch, but every web worker must push
 transitions to its own browsers. The events table is the one place all of them see, so each
 process polls it by its auto-increment id (one query per poll, only while someone listens) and
-fans the rows out to in-process subscribers.
+appends the new rows once to a shared log that every in-process subscriber (an open page) reads
+from its own place: the cost of a poll does not grow with the pages open, and a page costs a
+position in the log, not a queue.
 
 Ids are handed out at INSERT, not at COMMIT: two writers (the tracker, a web worker deleting an
 island) can commit 7 before 6. ``FeedCursor`` (pure) therefore keeps re-reading from below a
@@ -32,6 +34,16 @@ class FeedItem:
 
     event: object  # store.EventRow
     island: object | None  # store.IslandRow
+    _rendered: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def rendered(self, key, make: Callable[[], str]) -> str:
+        """The text ``make()`` gives for ``key``, made once and kept with the item: the feed's
+        ``prepare`` makes the usual ones before any reader sees the item, so a page only looks
+        them up (readers of a key not prepared may each make it once: the same text, no lock)."""
+        text = self._rendered.get(key)
+        if text is None:
+            text = self._rendered[key] = make()
+        return text
 
 
 @dataclass
@@ -73,55 +85,94 @@ class FeedCursor:
 
 
 class Subscription:
-    """What one listener reads: ``get(timeout)`` -> FeedItem or None after timeout."""
+    """What one listener reads: ``get_batch(timeout)`` -> the FeedItems since its last read (up to
+    ``limit``; [] after the timeout), or ``get(timeout)`` -> one FeedItem or None.
 
-    def __init__(self, maxsize: int = 2000) -> None:
-        self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
-        self._seen: deque[int] = deque(maxlen=4096)
-        self._seen_set: set[int] = set()
-        self._lock = threading.Lock()
+    It holds no queue of its own, only its place in the feed's shared log (and, resuming with
+    Last-Event-ID, the stored events it missed) and a lock the poller releases to wake it: one
+    futex per listener and poll, no lock shared by all listeners (200 threads woken together
+    would otherwise queue on it one by one).
+    """
+
+    def __init__(self, feed: "EventFeed", position: int) -> None:
+        self._feed = feed
+        self._position = position  # the log's sequence number of the last item read
+        self._backlog: deque[FeedItem] = deque()
+        self._skip: frozenset[int] = frozenset()  # backlog ids: the live log may bring them again
+        self._pending: deque[FeedItem] = deque()  # get()'s rest of a batch
+        self._signal = threading.Lock()  # held while nothing new: the poller releases it
+        self._signal.acquire()
         self.overflowed = False
-        """Set when items were dropped because the reader fell behind: it should re-read state."""
+        """Set when items were lost because the reader fell behind the log: it should re-read state."""
 
-    def put(self, item: FeedItem) -> None:
-        with self._lock:
-            event_id = item.event.id
-            if event_id in self._seen_set:
-                return
-            if len(self._seen) == self._seen.maxlen:
-                self._seen_set.discard(self._seen[0])
-            self._seen.append(event_id)
-            self._seen_set.add(event_id)
+    def _replay(self, items: list[FeedItem]) -> None:
+        self._backlog.extend(items)
+        self._skip = frozenset(i.event.id for i in items)
+        self._wake()
+
+    def _wake(self) -> None:
         try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            self.overflowed = True
+            self._signal.release()
+        except RuntimeError:  # already released: one wake covers every append since
+            pass
+
+    def get_batch(self, timeout: float, limit: int = 500) -> list[FeedItem]:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._backlog:
+                return [self._backlog.popleft() for _ in range(min(limit, len(self._backlog)))]
+            first, log = self._feed._snapshot  # one tuple, replaced whole by the poller: no lock
+            newest = first + len(log) - 1
+            if newest > self._position:
+                start = max(self._position + 1, first)
+                end = min(newest, start + max(1, limit) - 1)
+                if start > self._position + 1:
+                    self.overflowed = True
+                items = log[start - first:end - first + 1]
+                self._position = end
+                return [i for i in items if i.event.id not in self._skip] if self._skip else list(items)
+            left = deadline - time.monotonic()
+            if left <= 0 or self._feed._stop.is_set():
+                return []
+            self._signal.acquire(timeout=left)
 
     def get(self, timeout: float) -> FeedItem | None:
-        try:
-            return self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
+        if not self._pending:
+            self._pending.extend(self.get_batch(timeout))
+        return self._pending.popleft() if self._pending else None
 
 
 class EventFeed:
     """One poller thread per process, started by the first subscriber, idle without any.
 
-    ``wake``: an optional callable returning a queue (e.g. ``tracker.subscribe``) whose items
-    make the poller read at once instead of at the next interval.
+    Each poll appends the new items once to a shared, numbered log of the last ``log_size`` items
+    and wakes every listener; each listener reads the log from its own place (a reader more than
+    ``log_size`` items behind loses the oldest and is told to resync). The fan-out costs one append
+    per item, not one queue put per item and listener, and a listener costs a position, not a queue.
+
+    ``poll_interval`` is the floor of the store -> page latency (a poll that filled a whole
+    ``batch`` is followed by the next at once). ``wake``: an optional callable returning a queue
+    (e.g. ``tracker.subscribe``) whose items make the poller read at once. ``prepare``: called by
+    the poller with each poll's new items before any listener sees them (the web app serialises
+    them there, once, rather than in 200 stream threads at once, which queued on each other).
     """
 
-    def __init__(self, store, poll_interval: float = 0.5, gap_grace: float = 10.0, batch: int = 500,
-                 backlog_limit: int = 1000, wake: Callable[[], queue.Queue] | None = None) -> None:
+    def __init__(self, store, poll_interval: float = 0.05, gap_grace: float = 10.0, batch: int = 500,
+                 backlog_limit: int = 1000, wake: Callable[[], queue.Queue] | None = None,
+                 log_size: int = 2000, prepare: Callable[[list[FeedItem]], None] | None = None) -> None:
         self.store = store
+        self.prepare = prepare
         self.poll_interval = poll_interval
         self.batch = batch
         self.backlog_limit = backlog_limit
         self._cursor = FeedCursor(gap_grace=gap_grace)
         self._positioned = False
         self._poll_lock = threading.Lock()  # one poll at a time; subscribe positions under it
-        self._subs: list[Subscription] = []
+        self._subs: set[Subscription] = set()
         self._lock = threading.Lock()
+        self.log_size = max(1, int(log_size))
+        self._snapshot: tuple[int, tuple[FeedItem, ...]] = (1, ())
+        """(sequence number of the log's first item, the last ``log_size`` items): replaced whole."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._wake_factory = wake
@@ -132,23 +183,22 @@ class EventFeed:
     def subscribe(self, after_id: int | None = None) -> Subscription:
         """Live items from now on; with ``after_id`` also the stored events after that id first
         (at most ``backlog_limit``, as an EventSource resuming with Last-Event-ID asks)."""
-        sub = Subscription()
         with self._poll_lock:
             if not self._positioned:
                 self._cursor = FeedCursor(position=self.latest_id(), gap_grace=self._cursor.gap_grace)
                 self._positioned = True
+            first, log = self._snapshot
+            sub = Subscription(self, first + len(log) - 1)
             with self._lock:
-                self._subs.append(sub)
+                self._subs.add(sub)
                 self._ensure_thread()
         if after_id is not None:
-            for item in self._items(self.store.events_since(after_id, self.backlog_limit)):
-                sub.put(item)
+            sub._replay(self._items(self.store.events_since(after_id, self.backlog_limit)))
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         with self._lock:
-            if sub in self._subs:
-                self._subs.remove(sub)
+            self._subs.discard(sub)
 
     @property
     def subscribers(self) -> int:
@@ -168,6 +218,10 @@ class EventFeed:
 
     def close(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        with self._lock:
+            subs = list(self._subs)
+        for sub in subs:
+            sub._wake()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
@@ -179,16 +233,20 @@ class EventFeed:
                 with self._poll_lock:
                     if not self.subscribers:  # a later subscriber starts from "now"
                         self._positioned = False
+                        first, log = self._snapshot
+                        self._snapshot = (first + len(log), ())  # numbering goes on
                 idle.wait(self.poll_interval)
                 continue
+            full = False
             try:
-                self.poll_once()
+                full = self._poll()[1] >= self.batch
                 self.last_error = None
             except IslandError as exc:
                 if self.last_error is None:
                     log.warning("live feed cannot read island events: %s", exc)
                 self.last_error = exc
-            self._pause()
+            if not full:
+                self._pause()
 
     def _pause(self) -> None:
         if self._wake is None and self._wake_factory is not None:
@@ -205,22 +263,37 @@ class EventFeed:
 
     def poll_once(self) -> int:
         """Read new events and hand them to every subscriber; returns how many were new."""
+        return self._poll()[0]
+
+    def _poll(self) -> tuple[int, int]:
+        """One poll: (items appended, rows the forward read gave; ``batch`` means there may be more)."""
         with self._poll_lock:
             if not self._positioned:
-                return 0
-            rows = self.store.events_since(self._cursor.poll_from(), self.batch)
+                return 0, 0
+            position, start = self._cursor.position, self._cursor.poll_from()
+            rows = list(self.store.events_since(position, self.batch))
+            forward = len(rows)
+            if start < position:  # ids committed late below the position: re-read that range too
+                rows = [r for r in self.store.events_since(start, self.batch) if r.id <= position] + rows
             fresh_ids = set(self._cursor.accept([r.id for r in rows], time.monotonic()))
             items = self._items([r for r in rows if r.id in fresh_ids])
-        with self._lock:
-            subs = list(self._subs)
-        for item in items:
+            if items and self.prepare is not None:
+                try:
+                    self.prepare(items)
+                except Exception:  # the readers make what is missing themselves
+                    log.exception("live feed: preparing %d items failed", len(items))
+            if items:
+                first, log = self._snapshot
+                log = log + tuple(items)
+                self._snapshot = (first + max(0, len(log) - self.log_size), log[-self.log_size:])
+        if items:
+            with self._lock:
+                subs = list(self._subs)
             for sub in subs:
-                sub.put(item)
-        return len(items)
+                sub._wake()
+        return len(items), forward
 
     def _items(self, events) -> list[FeedItem]:
-        islands = {}
-        for event in events:
-            if event.island_id not in islands:
-                islands[event.island_id] = self.store.get(event.island_id)
+        ids = list(dict.fromkeys(e.island_id for e in events))
+        islands = dict(zip(ids, self.store.get_many(ids))) if ids else {}
         return [FeedItem(e, islands[e.island_id]) for e in events]
