@@ -12,6 +12,7 @@ from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge
 from island_ssh.core.errors import InvalidInput, IslandNotFound, PermissionDenied
 from island_ssh.core.names import CONTAINERS, ISLAND_STATES, MAX_ID
 from island_ssh.service.islands import LaunchRequest
+from island_ssh.service.listing import MAX_PAGE
 
 from island_ssh_web import sse
 from island_ssh_web.api_metrics import counted_registration
@@ -19,7 +20,7 @@ from island_ssh_web.auth import bearer_token
 from island_ssh_web.context import ctx
 from island_ssh_web.errors import TooManyStreams, UnsupportedMediaType
 from island_ssh_web.openapi import build_spec
-from island_ssh_web.serialize import event_json, feed_item_json, island_json, vocabulary_json
+from island_ssh_web.serialize import event_json, feed_item_json, island_json, may_change, vocabulary_json
 
 MAX_BODY = 256 * 1024
 LAUNCH_FIELDS = ("owner", "owner_id", "branch", "start_time", "memory", "image", "env", "lease")
@@ -95,16 +96,21 @@ def acting_as(who):
 
 
 # -- shaping -------------------------------------------------------------------------------------
-def island_out(row, who, with_registration: bool = True) -> dict:
+_READ = object()  # island_out: read the registration (one island); a listing passes what it read
+
+
+def island_out(row, who, with_registration: bool = True, registration=_READ, branches=None) -> dict:
     c = ctx()
-    registration = c.service.store.registration(row.island_id) if with_registration and row.state != "deleted" else None
+    if registration is _READ:
+        registration = (c.service.store.registration(row.island_id)
+                        if with_registration and row.state != "deleted" else None)
     body = island_json(row, registration, who, c.auth.admins)
     leases = getattr(c.service, "leases", None)
     if leases is not None:
         body["lease"] = leases.lease_json(row)  # with the time left (serialize has no clock)
     versions = getattr(c.service, "code_versions", None)
     if versions is not None:  # the code it mounted against its branch's now (service/code_versions.py)
-        body["code_version"] = versions.island_json(row)
+        body["code_version"] = versions.island_json(row, branches)
     return body
 
 
@@ -130,12 +136,18 @@ def list_islands():
         if state not in ISLAND_STATES:
             raise InvalidInput(f"state: {state[:40]!r} is not one of {', '.join(ISLAND_STATES)}")
     include_deleted = bool_arg("include_deleted")
+    # a page (service/listing.py): three queries however many islands; no limit: every island
+    limit = int_arg("limit", 0, 1, MAX_PAGE) or None
+    offset = int_arg("offset", 0, 0, 10 ** 9)
     last_event_id = c.feed.latest_id()  # before the list: the stream resumes from here, missing nothing
-    rows = c.service.list(owner=owner, branch=branch, states=states, owner_id=owner_id)
-    if not include_deleted and states is None:
-        rows = [r for r in rows if r.state != "deleted"]
-    return jsonify({"islands": [island_out(r, who) for r in rows], "last_event_id": last_event_id,
-                    "user": who.name, "user_id": who.id})
+    page = c.service.list_page(owner=owner, branch=branch, states=states, owner_id=owner_id,
+                               include_deleted=include_deleted, limit=limit, offset=offset)
+    versions = getattr(c.service, "code_versions", None)
+    branches = versions.branches("background") if versions is not None else None  # once, not per island
+    return jsonify({"islands": [island_out(r, who, registration=page.registrations.get(r.island_id), branches=branches)
+                                for r in page.rows],
+                    "total": page.total, "limit": limit, "offset": offset, "next_offset": page.next_offset,
+                    "last_event_id": last_event_id, "user": who.name, "user_id": who.id})
 
 
 def launch():
@@ -227,8 +239,12 @@ def event_stream():
     try:
         subscription = c.feed.subscribe(int(after) if after is not None else None)
         admins = c.auth.admins
-        body = sse.stream(subscription, lambda item: feed_item_json(item, who, admins),
-                          heartbeat=c.heartbeat, max_seconds=c.stream_seconds)
+
+        def render(item) -> bytes:  # the asker changes only can_change: one text per item and answer
+            can_change = item.island is not None and may_change(item.island, who, admins)
+            return sse.transition_message(item, can_change, lambda i: feed_item_json(i, who, admins))
+
+        body = sse.stream(subscription, render, heartbeat=c.heartbeat, max_seconds=c.stream_seconds)
         # the body owns the slot: the server's close() gives it back, even if it never reads the body
         owned = sse.SlotStream(body, slot, on_close=lambda: c.feed.unsubscribe(subscription))
     except BaseException:
@@ -236,6 +252,20 @@ def event_stream():
         raise
     return Response(owned, mimetype="text/event-stream", headers={
         "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+class _Anyone:
+    """Who may change every island (the ``can_change: true`` text of a transition)."""
+    id, admin = "", True
+
+
+def prerender_transitions(items) -> None:
+    """The feed's ``prepare``: both texts of each new transition (the asker changes only
+    ``can_change``), made once by the poller before any of the open pages' threads reads it."""
+    for item in items:
+        sse.transition_message(item, False, lambda i: feed_item_json(i, None, ()))
+        if item.island is not None:
+            sse.transition_message(item, True, lambda i: feed_item_json(i, _Anyone, ()))
 
 
 @counted_registration  # island_ssh_registrations_total{result}

@@ -100,6 +100,9 @@ def schemas(settings) -> dict:
         "IslandList": {"type": "object", "required": ["islands", "last_event_id"], "properties": {
             "islands": {"type": "array", "items": _ref("Island")},
             "last_event_id": {"type": "integer", "description": "resume GET /api/events?after= from here"},
+            "total": {"type": "integer", "description": "islands matching the filters, on every page"},
+            "limit": _nullable({"type": "integer"}), "offset": {"type": "integer"},
+            "next_offset": _nullable({"type": "integer", "description": "the next page's offset; null on the last"}),
             "user": text, "user_id": text}},
         "Event": {"type": "object", "required": ["id", "island_id", "to_state"], "properties": {
             "id": {"type": "integer"}, "island_id": {"type": "integer"}, "generation": {"type": "integer"},
@@ -175,8 +178,13 @@ def build_spec(settings, server_url: str = "") -> dict:
                         {"name": "branch", "in": "query", "schema": {"type": "string", "maxLength": 64}},
                         {"name": "state", "in": "query", "description": "one state, or several separated by commas; empty means any",
                          "schema": {"type": "string", "pattern": _STATE_LIST}},
-                        {"name": "include_deleted", "in": "query", "schema": {"type": "boolean"}}],
-                    "responses": {"200": ok("islands, oldest id first", _ref("IslandList")),
+                        {"name": "include_deleted", "in": "query", "schema": {"type": "boolean"}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                         "description": "islands per page (absent: every island); the islands page asks 100"},
+                        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0},
+                         "description": "how many matching islands to skip (the next page: next_offset)"}],
+                    "responses": {"200": ok("islands, oldest id first; a page of them with limit/offset, "
+                                            "total counting every match", _ref("IslandList")),
                                   **_errors("400", "401", "503")}},
             "post": {"summary": "Launch an island for the caller", "operationId": "launchIsland",
                      "security": user_auth,

@@ -18,6 +18,8 @@ from island_ssh.cli.usage import usage_for
 from island_ssh.core.errors import IslandNotFound
 from island_ssh.core.names import FAILED_STATES, FINAL_STATES, SERVER_CONTAINER
 
+MAX_PAGE = 1000  # as island_ssh.service.listing.MAX_PAGE (the CLI imports the service lazily)
+
 SPINNER = "|/-\\"
 
 
@@ -104,14 +106,34 @@ def follow(rt, row, timeout: float | None, show: bool = True):
 @click.option("--branch", help="only this branch")
 @click.option("--state", "states", multiple=True, help="only these states (repeatable)")
 @click.option("--all", "show_all", is_flag=True, help="include deleted islands")
-@click.option("--json", "as_json", is_flag=True, help="print a JSON array")
+@click.option("--limit", type=click.IntRange(1, MAX_PAGE),
+              help=f"islands per page (1-{MAX_PAGE}; default: every island on one page, or 100 with --page)")
+@click.option("--page", type=click.IntRange(min=1), help="which page of --limit islands, from 1 (oldest ids first)")
+@click.option("--json", "as_json", is_flag=True,
+              help="print a JSON array; with --limit/--page an object: islands, total, page, pages, next_page")
 @click.pass_obj
-def list_cmd(obj: Context, owner, owner_id, branch, states, show_all, as_json) -> None:
-    """List islands as a table."""
-    rows = obj.records().list(owner=owner, branch=branch, states=list(states) or None, owner_id=owner_id)
-    if not show_all and not states:
-        rows = [r for r in rows if r.state != "deleted"]
-    print_islands(rows, as_json, branches=obj.records().branch_versions())  # CODE column: core.code_version
+def list_cmd(obj: Context, owner, owner_id, branch, states, show_all, limit, page, as_json) -> None:
+    """List islands as a table (a page of them with --limit/--page)."""
+    records = obj.records()
+    paged = limit is not None or page is not None
+    limit = limit or (100 if paged else None)
+    found = records.list_page(owner=owner, branch=branch, states=list(states) or None, owner_id=owner_id,
+                              include_deleted=show_all, limit=limit, offset=((page or 1) - 1) * (limit or 0))
+    branches = records.branch_versions()  # CODE column: core.code_version
+    if not paged:
+        print_islands(found.rows, as_json, branches=branches)
+        return
+    number, pages = page or 1, max(1, -(-found.total // limit))
+    next_page = number + 1 if found.next_offset is not None else None
+    if as_json:
+        click.echo(dumps({"islands": [island_json(r, branches) for r in found.rows], "total": found.total,
+                          "limit": limit, "offset": found.offset, "page": number, "pages": pages,
+                          "next_page": next_page}))
+        return
+    print_islands(found.rows, False, branches=branches)
+    first = found.offset + 1 if found.rows else 0
+    click.echo(f"islands {first}-{found.offset + len(found.rows)} of {found.total} (page {number} of {pages}"
+               + (f"; next: --page {next_page}" if next_page else "") + ")")
 
 
 def get_island(obj: Context, island_id: int):

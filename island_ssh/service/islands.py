@@ -15,7 +15,7 @@ from typing import Callable
 
 from island_ssh.core import clock as clocks
 from island_ssh.service.batching import GroupCommit, SingleFlight
-from island_ssh.service import clock_lifecycle
+from island_ssh.service import clock_lifecycle, listing
 from island_ssh.service.clocks import ClockService
 from island_ssh.service.resume import ApplierLease, resume_applies
 from island_ssh.service.audit import Actor, AuditLog
@@ -323,6 +323,10 @@ class IslandService:
 
     def list(self, owner: str | None = None, branch: str | None = None, states=None, owner_id: str | None = None):
         return self.store.list(owner=owner, branch=branch, states=states, owner_id=owner_id)
+
+    def list_page(self, **filters):
+        """One page, the total and the page's registrations in one read (service/listing.py)."""
+        return listing.list_page(self.store, **filters)
 
     def events(self, island_id: int, limit: int = 200):
         row = self.get(island_id)

@@ -27,6 +27,12 @@ class IslandRecords:
              owner_id: str | None = None):
         return self.store.list(owner=owner, branch=branch, states=states, owner_id=owner_id)
 
+    def list_page(self, **filters):
+        """One page of islands with the total (service/listing.py; ``island-ssh list --limit``)."""
+        from island_ssh.service.listing import list_page  # noqa: PLC0415
+
+        return list_page(self.store, **filters)
+
     def find(self, island_id: int):
         """The island's row, or None when there is no such island (the face words the error)."""
         return self.store.get(island_id)

@@ -147,6 +147,38 @@ def get(cur, island_id: int) -> IslandRow | None:
 
 def list_islands(cur, owner: str | None = None, branch: str | None = None,
                  states: Collection[str] | None = None, owner_id: str | None = None) -> list[IslandRow]:
+    where, args = _filters(owner, branch, states, owner_id)
+    if where is None:
+        return []
+    cur.execute(f"SELECT * FROM islands WHERE {' AND '.join(where)} ORDER BY island_id", args)
+    return [IslandRow.from_db(r) for r in cur.fetchall()]
+
+
+def list_page(cur, owner: str | None = None, branch: str | None = None, states: Collection[str] | None = None,
+              owner_id: str | None = None, include_deleted: bool = True, limit: int | None = None,
+              offset: int = 0) -> tuple[list[IslandRow], int]:
+    """One page of ``list_islands`` (oldest id first) and how many match in all: two queries,
+    whatever the page's size. ``include_deleted=False`` leaves out deleted rows (when no
+    ``states`` are given, as the faces do); ``limit`` None: every row from ``offset`` on."""
+    where, args = _filters(owner, branch, states, owner_id)
+    if where is None:
+        return [], 0
+    if not include_deleted and states is None:
+        where.append("state <> %s")
+        args.append(FREE_STATE)
+    clause = " AND ".join(where)
+    cur.execute(f"SELECT COUNT(*) AS n FROM islands WHERE {clause}", args)
+    total = int(cur.fetchone()["n"])
+    if offset >= total or limit == 0:
+        return [], total
+    page = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else (
+        f" LIMIT 18446744073709551615 OFFSET {int(offset)}" if offset else "")
+    cur.execute(f"SELECT * FROM islands WHERE {clause} ORDER BY island_id{page}", args)
+    return [IslandRow.from_db(r) for r in cur.fetchall()], total
+
+
+def _filters(owner, branch, states, owner_id) -> tuple[list[str] | None, list]:
+    """The WHERE terms of a listing; (None, []) when it can match nothing (an empty ``states``)."""
     where, args = [_NEVER_USED], []
     if owner is not None:
         where.append("owner = %s")
@@ -161,11 +193,10 @@ def list_islands(cur, owner: str | None = None, branch: str | None = None,
     if states is not None:
         states = [check_state(s) for s in ([states] if isinstance(states, str) else states)]
         if not states:
-            return []
+            return None, []
         where.append(f"state IN ({', '.join(['%s'] * len(states))})")
         args.extend(states)
-    cur.execute(f"SELECT * FROM islands WHERE {' AND '.join(where)} ORDER BY island_id", args)
-    return [IslandRow.from_db(r) for r in cur.fetchall()]
+    return where, args
 
 
 def active(cur) -> list[IslandRow]:

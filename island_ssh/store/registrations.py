@@ -137,6 +137,15 @@ def registration(cur, table: str, island_id: int) -> RegistrationRow | None:
     return RegistrationRow.from_db(row) if row else None
 
 
+def registrations_of(cur, table: str, island_ids) -> dict[int, RegistrationRow]:
+    """island id -> its registration, for the ids that have one: one query for a page of islands."""
+    ids = sorted({int(i) for i in island_ids})
+    if not ids:
+        return {}
+    cur.execute(f"SELECT * FROM {table} WHERE island_id IN ({', '.join(['%s'] * len(ids))})", ids)
+    return {int(r["island_id"]): RegistrationRow.from_db(r) for r in cur.fetchall()}
+
+
 def delete_registration(cur, table: str, island_id: int) -> bool:
     cur.execute(f"DELETE FROM {table} WHERE island_id = %s", (island_id,))
     return cur.rowcount > 0

@@ -151,6 +151,17 @@
     return badge;
   };
 
+  /* Run ``fn`` once the islands table has drawn its first page (island_table.js says so), or after
+     3 s at the latest: the cells' own polls (usage, code versions) wait so that the table's
+     request is not slowed by theirs on a busy server. */
+  Island.afterTable = function (fn) {
+    var done = false;
+    function once() { if (!done) { done = true; fn(); } }
+    if (window.islandTable && window.islandTable.firstTableAt) { once(); return; }
+    document.addEventListener("island:table", once);
+    setTimeout(once, 3000);
+  };
+
   /* Live transitions: server-sent events, polling while they are unavailable.
      options: after (event id to resume from), onTransition(item), poll() -> Promise. */
   Island.live = function (options) {

@@ -47,8 +47,15 @@
         fill();
       }, function () {});
     };
-    new MutationObserver(fill).observe(table, { childList: true });
-    poll();
-    setInterval(poll, REFRESH);
+    // a live update rebuilds single rows: paint only the cells of the rows added, not the whole table
+    new MutationObserver(function (records) {
+      records.forEach(function (record) {
+        record.addedNodes.forEach(function (tr) {
+          var cell = tr.querySelector && tr.querySelector("td.codever");
+          if (cell) paint(cell, byId.get(Number(cell.dataset.id)), false);
+        });
+      });
+    }).observe(table, { childList: true });
+    I.afterTable(function () { poll(); setInterval(poll, REFRESH); });
   }
 })();

@@ -1,0 +1,155 @@
+"""The islands page's pager and live rows in a real headless Chromium (Debian's chromium +
+chromedriver), the app served by waitress over a real Store with 250 islands (no cluster): pages
+of ?per_page= rows in id order, next/previous, the address keeping the page and the filters, a
+filter going back to page 1, and live transitions applied to single rows (an island leaving the
+filtered set makes the next one move up)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import threading
+
+import pytest
+
+from island_ssh.core.tokens import hash_token
+from island_ssh_web import create_app
+from web_support import LIU, service_without_cluster, wait_for, web_settings
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+ISLANDS = 250
+
+webdriver = pytest.importorskip("selenium.webdriver")
+if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+    pytest.skip("Debian's chromium and chromium-driver are needed (apt-get install chromium chromium-driver)",
+                allow_module_level=True)
+
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def settings(db_settings):
+    # every page load opens a stream, held until the server notices the tab left: more than 4 here
+    return web_settings(db_settings=db_settings, streams_per_user=64).replace(islands={"id_max": 999})
+
+
+@pytest.fixture(scope="module")
+def many(store, settings):
+    rows = []
+    for n in range(ISLANDS):
+        branch = "dev" if n % 2 == 0 else "weekly"
+        row = store.allocate("刘电波", branch, lambda i, b=branch: f"altraserver-pager-{b}-{i}", {},
+                             hash_token(f"pager-token-{n:04d}-abcdefghijkl"), settings.islands)
+        store.transition(row.island_id, row.generation, "ready", "Ready", "")
+        rows.append(row)
+    return rows
+
+
+@pytest.fixture(scope="module")
+def server(settings, store, many):
+    from waitress.server import create_server
+    app = create_app(settings, service=service_without_cluster(settings, store))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    httpd = create_server(app, host="127.0.0.1", port=port, threads=8)
+    thread = threading.Thread(target=httpd.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        httpd.close()
+        thread.join(5)
+        app.extensions["island_ssh.service.feed"].close()
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    profile = tempfile.mkdtemp(prefix="island-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1440,900", "--lang=en-US"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        driver.get(f"{server}/login")
+        driver.find_element(By.ID, "login-token").send_keys(LIU)
+        driver.find_element(By.ID, "login-submit").click()
+        wait_for(lambda: "/login" not in driver.current_url, 15, "the login")
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def shown_ids(d) -> list[int]:
+    return d.execute_script("return Array.from(document.querySelectorAll('#islands tbody tr'))"
+                            ".map(function (tr) { return Number(tr.dataset.id); })")
+
+
+def info(d) -> str:
+    return d.find_element(By.ID, "page-info").text
+
+
+def settle(d, ids: list[int], text: str, what: str) -> None:
+    wait_for(lambda: shown_ids(d) == ids and info(d) == text, 15,
+             f"{what}: rows {ids[:3]}... and '{text}' (shown {shown_ids(d)[:3]}... '{info(d)}')")
+
+
+def test_pages_next_previous_and_the_address(server, browser, many, store):
+    d = browser
+    ids = sorted(r.island_id for r in many)
+    d.get(f"{server}/?per_page=50")
+    settle(d, ids[:50], f"1–50 of {ISLANDS}", "the first page")
+    assert d.find_element(By.ID, "page-prev").get_attribute("disabled") is not None
+    d.find_element(By.ID, "page-next").click()
+    settle(d, ids[50:100], f"51–100 of {ISLANDS}", "the second page")
+    assert "page=2" in d.current_url and "per_page=50" in d.current_url
+    d.refresh()  # the address keeps the page
+    settle(d, ids[50:100], f"51–100 of {ISLANDS}", "the second page after a reload")
+    d.find_element(By.ID, "page-prev").click()
+    settle(d, ids[:50], f"1–50 of {ISLANDS}", "back to the first page")
+    d.get(f"{server}/?per_page=50&page=5")
+    settle(d, ids[200:250], f"201–250 of {ISLANDS}", "the last page")
+    assert d.find_element(By.ID, "page-next").get_attribute("disabled") is not None
+    d.get(f"{server}/?per_page=50&page=99")  # past the end (islands went away since the link): the last page
+    settle(d, ids[200:250], f"201–250 of {ISLANDS}", "the last page for a page past the end")
+    assert "page=5" in d.current_url
+    Select(d.find_element(By.ID, "filter-branch")).select_by_value("weekly")  # a filter: page 1 again
+    weekly = sorted(r.island_id for r in many if r.branch == "weekly")
+    settle(d, weekly[:50], f"1–50 of {len(weekly)}", "the first page of weekly")
+    assert "page=" not in d.current_url.replace("per_page=", "") and "branch=weekly" in d.current_url
+
+
+def test_live_transitions_change_single_rows_and_refill_the_page(server, browser, many, store):
+    d = browser
+    ids = sorted(r.island_id for r in many)
+    d.get(f"{server}/?per_page=50")
+    settle(d, ids[:50], f"1–50 of {ISLANDS}", "the first page")
+    wait_for(lambda: d.execute_script("return document.body.dataset.live") == "live", 15, "the live stream")
+    d.execute_script("window.__sameDocument = true; window.__loads = window.islandTable.loads;")
+    by_id = {r.island_id: r for r in many}
+    on_page, later = by_id[ids[3]], by_id[ids[120]]
+    assert store.transition(on_page.island_id, on_page.generation, "failed", "Crashed", "test")
+    assert store.transition(later.island_id, later.generation, "lost", "NodeLost", "test")
+    state = f"#islands tbody tr[data-id='{on_page.island_id}']"
+    wait_for(lambda: d.find_elements(By.CSS_SELECTOR, state)
+             and d.find_element(By.CSS_SELECTOR, state).get_attribute("data-state") == "failed", 15,
+             "the failed row")
+    assert shown_ids(d) == ids[:50] and info(d) == f"1–50 of {ISLANDS}"
+    # neither a state change on this page nor one on a later page reads the page again
+    assert d.execute_script("return window.islandTable.loads === window.__loads")
+    gone = by_id[ids[10]]
+    assert store.release(gone.island_id, gone.generation, "TestDeleted")
+    rest = [i for i in ids if i != gone.island_id]
+    settle(d, rest[:50], f"1–50 of {ISLANDS - 1}", "the page refilled after a delete")
+    assert d.execute_script("return window.__sameDocument === true")
