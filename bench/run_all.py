@@ -116,22 +116,51 @@ def read_tracker(out: str) -> list[Figure]:
                one["event"]["p99_ms"] < 250),
         Figure("tracker_latency", f"same, bursts of {doc['islands']} changes, p50 / p99",
                f"{burst['event']['p50_ms']:.0f} / {burst['event']['p99_ms']:.0f} ms", "", None),
-    ]
+    ] + read_tracker_bursts(doc)
+
+
+def read_tracker_bursts(doc: dict) -> list[Figure]:
+    """The launch bursts (bench/tracker_burst.py): each size, the ratio, the switch interval compared."""
+    bursts, figures = doc.get("launch_bursts") or [], []
+    for b in bursts:
+        e = b["to_event"]
+        last = b is bursts[-1]
+        figures.append(Figure("tracker_latency", f"launch burst of {b['n']}: API change -> live event, p50 / p99",
+                              f"{e['p50_ms']:.0f} / {e['p99_ms']:.0f} ms", "p50 < 50, p99 < 250 ms" if last else "",
+                              (e["p50_ms"] < 50 and e["p99_ms"] < 250) if last else None))
+    if len(bursts) >= 2:
+        small, big = bursts[0], bursts[-1]
+        figures.append(Figure("tracker_latency", f"launch burst {big['n']} / {small['n']} p99 (islands "
+                              f"{big['n'] / small['n']:.1f}x)",
+                              f"{big['to_event']['p99_ms'] / small['to_event']['p99_ms']:.2f}x", "", None))
+    for c in doc.get("switch_compared") or []:
+        figures.append(Figure("tracker_latency", f"same burst of {c['n']} at switch interval {c['switch_interval_ms']:g} ms",
+                              f"{c['to_event']['p50_ms']:.0f} / {c['to_event']['p99_ms']:.0f} ms", "", None))
+    return figures
 
 
 def read_recover(out: str) -> list[Figure]:
-    m = re.search(r"^real run: (\d+) islands.*?median ([\d.]+) s total = kubectl list over SSH ([\d.]+) s", out, re.M)
-    plan = _num(r"^planning, synthetic: .*?([\d.]+) ms", out)
-    figures = []
-    if m:
-        n, total, kube = int(m.group(1)), float(m.group(2)), float(m.group(3))
-        figures.append(Figure("recover", f"recover run at {n} islands (kubectl part)",
-                              f"{total:.2f} s ({kube:.2f} s)", "< 5 s", total < 5))
-    if plan is not None:
-        figures.append(Figure("recover", "planning alone, synthetic", f"{plan:.0f} ms", "", None))
-    if not figures:
+    doc = _last_json(out)
+    if not doc or "sizes" not in doc:
         raise ValueError("no figures found")
-    return figures
+    small, big = doc["sizes"]
+    real = [s["real"] for s in (small, big)]
+    return [
+        Figure("recover", f"recover run, {small['size']} / {big['size']} pods in the namespace "
+                          f"({small['islands']} / {big['islands']} islands): ours wall (CPU)",
+               f"{real[0]['ours_wall_s']:.2f} ({real[0]['ours_cpu_s']:.2f}) / "
+               f"{real[1]['ours_wall_s']:.2f} ({real[1]['ours_cpu_s']:.2f}) s", f"< {doc['goal_s']:g} s",
+               doc["meets_goal"]),
+        Figure("recover", "same, the remote kubectl lists (not ours)",
+               f"{real[0]['kubectl_s']:.2f} / {real[1]['kubectl_s']:.2f} s", "", None),
+        Figure("recover", f"same, ours {big['size']} / {small['size']} pods, wall / CPU "
+                          f"(sizes {doc['size_ratio']:.1f}x)",
+               f"{doc['real_ours_ratio']:.2f}x / {doc.get('real_ours_cpu_ratio', float('nan')):.2f}x",
+               "linear or better",
+               max(doc["real_ours_ratio"], doc.get("real_ours_cpu_ratio", 0)) <= doc["size_ratio"] * 1.1),
+        Figure("recover", f"drift run (every row synced), ours at {small['size']} / {big['size']} pods",
+               f"{small['drift']['ours_wall_s']:.2f} / {big['drift']['ours_wall_s']:.2f} s", "", None),
+    ]
 
 
 def read_clock(out: str) -> list[Figure]:
@@ -179,17 +208,78 @@ def read_usage(out: str) -> list[Figure]:
     ]
 
 
+def read_islands_page(out: str) -> list[Figure]:
+    doc = _last_json(out)
+    small, big, r = doc["sizes"][str(doc["small"])], doc["sizes"][str(doc["big"])], doc["ratios"]
+    page = f"GET /api/islands?limit={doc['per_page']}"
+    figures = [
+        Figure("islands_page", f"{page} p50 / p95 at {doc['big']} islands ({big['api_page']['queries']} SQL)",
+               f"{big['api_page']['p50_ms']:.1f} / {big['api_page']['p95_ms']:.1f} ms", f"< {doc['goal_ms']:g} ms",
+               big["api_page"]["p50_ms"] < doc["goal_ms"]),
+        Figure("islands_page", f"same, {doc['big']} / {doc['small']} islands", f"{r['api_page']:.2f}x", "", None),
+        Figure("islands_page", f"GET /api/islands unpaged at {doc['small']} / {doc['big']}",
+               f"{small['api_all']['p50_ms']:.0f} / {big['api_all']['p50_ms']:.0f} ms", "", None),
+    ]
+    if "browser" in big:
+        b, s = big["browser"], small["browser"]
+        figures += [
+            Figure("islands_page", f"Chromium: first table at {doc['small']} / {doc['big']} islands",
+                   f"{s['first_table_ms']:.0f} / {b['first_table_ms']:.0f} ms", "", None),
+            Figure("islands_page", f"Chromium: 100 live updates applied at {doc['small']} / {doc['big']} (script)",
+                   f"{s['updates_ms']:.0f} / {b['updates_ms']:.0f} ms ({s['apply_script_ms']:.0f} / "
+                   f"{b['apply_script_ms']:.0f} ms)", "", None),
+        ]
+    return figures
+
+
+def read_rest_burst(out: str) -> list[Figure]:
+    doc = _last_json(out)
+    small, big = doc["results"]
+    goal = next((r for r in doc["results"] if r["n"] == doc["goal_n"]), None)
+    figures = [Figure("rest_burst", f"{small['n']} / {big['n']} islands POSTed at once: all ready (every island checked)",
+                      f"{small['ready_s']:.1f} / {big['ready_s']:.1f} s", "", None),
+               Figure("rest_burst", f"same, {big['n']} / {small['n']} islands", f"{doc['ratio']:.2f}x", "", None)]
+    if goal:
+        figures.insert(0, Figure("rest_burst", f"{goal['n']} islands through the REST API at once: all ready",
+                                 f"{goal['ready_s']:.1f} s", f"< {doc['goal_s']:g} s", goal["ready_s"] < doc["goal_s"]))
+    return figures
+
+
+def read_live_pages(out: str) -> list[Figure]:
+    doc = _last_json(out)
+    small, big = doc["sizes"][str(doc["small"])], doc["sizes"][str(doc["big"])]
+    return [
+        Figure("live_pages", f"{doc['big']} open pages, {big['events']} transitions of {doc['islands']} islands: "
+                             "store -> page p50 / p99",
+               f"{big['p50_ms']:.0f} / {big['p99_ms']:.0f} ms", f"p99 < {doc['goal_p99_ms']:g} ms",
+               big["p99_ms"] < doc["goal_p99_ms"]),
+        Figure("live_pages", f"transitions missed by a page, pages refused a stream ({doc['small']} / {doc['big']})",
+               f"{small['missing_total']}, {small['refused']} / {big['missing_total']}, {big['refused']}", "0, 0",
+               small["missing_total"] + big["missing_total"] + small["refused"] + big["refused"] == 0),
+        Figure("live_pages", f"same, p99 at {doc['small']} pages; {doc['big']} / {doc['small']}",
+               f"{small['p99_ms']:.0f} ms; {doc['p99_ratio']:.2f}x", "", None),
+        Figure("live_pages", f"server RSS per open page ({doc['small']} / {doc['big']} pages)",
+               f"{small['rss_per_page_kib']:.0f} / {big['rss_per_page_kib']:.0f} KiB", "", None),
+    ]
+
+
 BENCHES = [
     # name, script, args, quick args, reader, timeout (s)
     ("ssh_roundtrip", "ssh_roundtrip.py", [], ["--n", "200"], read_ssh, 600),
     ("classify", "classify.py", [], ["--seconds", "1"], read_classify, 300),
     ("allocator", "allocator.py", [], [], read_allocator, 600),
     ("launch", "launch.py", ["--json"], ["--json", "--n", "50"], read_launch, 1800),
-    ("tracker_latency", "tracker_latency.py", ["--json"], ["--json", "--changes", "60"], read_tracker, 900),
-    ("recover", "recover.py", [], ["--islands", "300"], read_recover, 2400),
+    ("tracker_latency", "tracker_latency.py", ["--json"], ["--json", "--changes", "60", "--bursts", "20", "50"],
+     read_tracker, 3600),
+    ("recover", "recover.py", ["--json"], ["--json", "--sizes", "200", "1000"], read_recover, 2400),
     ("clock", "clock.py", ["--json"], ["--json", "--changes", "10", "--islands", "5"], read_clock, 1200),
     ("metrics", "metrics.py", ["--json"], ["--json", "--scrapes", "50"], read_metrics, 600),
     ("usage", "usage.py", ["--json"], ["--json", "--sizes", "5", "20"], read_usage, 1500),
+    ("islands_page", "islands_page.py", ["--json"], ["--json", "--requests", "10", "--rounds", "1"],
+     read_islands_page, 1500),
+    ("rest_burst", "rest_burst.py", ["--json"], ["--json", "--sizes", "50", "100"], read_rest_burst, 3600),
+    ("live_pages", "live_pages.py", ["--json"], ["--json", "--pages", "10", "50", "--islands", "50"],
+     read_live_pages, 900),
 ]
 
 

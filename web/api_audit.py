@@ -25,12 +25,16 @@ from island_ssh_web.auth import Unauthorized
 from island_ssh_web.context import ctx
 
 AUDIT_PARAMS = ("island", "actor", "action", "since", "limit")
+NUMBERS = ("island", "limit")
 
 
 def _only(allowed) -> None:
     unknown = sorted(set(request.args) - set(allowed))
     if unknown:
         raise InvalidInput(f"unknown parameter {unknown[0][:40]!r}; allowed: {', '.join(allowed) or 'none'}")
+    empty = [name for name in NUMBERS if request.args.get(name) == ""]
+    if empty:  # the spec says integer: `?limit=` is a mistake here, not "the default"
+        raise InvalidInput(f"parameter {empty[0]!r} is empty; give a whole number or leave it out")
 
 
 def audit():

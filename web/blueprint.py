@@ -46,16 +46,21 @@ def create_blueprint(service, current_user: Callable[[], object] | None = None, 
                      stream_seconds: float = 55.0, web_settings=None) -> Blueprint:
     """service: an IslandService. current_user: returns the logged-in User (or None); see the module
     docstring. current_user None means standalone, where users log in with a token from WebSettings.users.
-    max_streams: live-update streams this process serves at once (default half of web.threads);
+    max_streams: live-update streams this process serves at once (default web.max_streams);
     beyond that, pages poll. web_settings: users/admins/threads (default the service's settings.web)."""
     web = web_settings if web_settings is not None else service.settings.web
     bp = Blueprint(name, __name__, template_folder="templates", static_folder="static",
                    static_url_path="/static/island_ssh")
     limiter = FailureLimiter(getattr(web, "login_failures", 5), getattr(web, "login_window", 60.0))
     auth = Auth(web.users, web.admins, current_user, limiter=limiter)
+    if max_streams is None:  # web.max_streams; a host's own settings may predate it: half its threads
+        max_streams = getattr(web, "max_streams", None)
     limit = max_streams if max_streams is not None else max(1, int(web.threads) // 2)
     slots = StreamSlots(limit, getattr(web, "streams_per_user", None))  # a host's own settings may predate it
-    bp.island_ctx = WebContext(service=service, auth=auth, feed=feed or EventFeed(service.store),
+    feed = feed or EventFeed(service.store, poll_interval=getattr(web, "feed_poll_interval", 0.05))
+    if feed.prepare is None:  # each transition serialised once, by the poller, for every open page
+        feed.prepare = api.prerender_transitions
+    bp.island_ctx = WebContext(service=service, auth=auth, feed=feed,
                                slots=slots, heartbeat=heartbeat, stream_seconds=stream_seconds)
     routes = api.ROUTES + api_clock.ROUTES + pages.routes(standalone=auth.standalone) + pages_clock.ROUTES
     routes = routes + api_leases.ROUTES

@@ -97,8 +97,9 @@ class HostAlias:
 class IslandSettings:
     id_min: int = 1
     """Lowest island id handed out."""
-    id_max: int = 999
-    """Highest island id handed out; port_start + ports_per_island*id_max + 2 must be <= 65535."""
+    id_max: int = 1000
+    """Highest island id handed out; port_start + ports_per_island*id_max + 2 must be <= 65535
+    (the default range holds 1,000 islands, ports 30003..33002; it was 999 before issue 16)."""
     port_start: int = 30000
     """Host ports of island N start at port_start + ports_per_island * N."""
     ports_per_island: int = 3
@@ -208,6 +209,11 @@ class TrackerSettings:
     relist_interval: float = 30.0
     """Seconds between re-lists while a watch runs: a safety net for events a watch never sent."""
     """A watch that has sent nothing for this long is restarted (API servers end watches)."""
+    switch_interval: float = 0.001
+    """Python's thread switch interval (sys.setswitchinterval) set when the tracker starts, if
+    lower than the process's: its thread waits for the interpreter lock after every read of the
+    watch and every MySQL round trip, up to this long each time while other threads compute (a
+    launch burst). 0: leave the interpreter's own (5 ms). bench/tracker_latency.py measures it."""
 
 
 @dataclass(frozen=True)
@@ -224,6 +230,12 @@ class WebSettings:
     island. Ids, never display names: anyone may call themselves "admin"."""
     streams_per_user: int = 4
     """Live-update streams one user may hold open at once (tabs); beyond it their pages poll."""
+    max_streams: int = 256
+    """Live-update streams (open pages) one process serves at once; beyond it pages poll. Each holds
+    a thread: `island-ssh serve` runs this many waitress threads beyond ``threads``; under another
+    server (gunicorn gthread, a host app) keep it under half that server's threads."""
+    feed_poll_interval: float = 0.05
+    """Seconds between reads of new island events while a page is open: the store -> page floor."""
     max_body_bytes: int = 1024 * 1024
     """Largest request body, enforced by waitress before the body is read and by Flask after."""
     idle_timeout: int = 15
