@@ -33,7 +33,6 @@ import contextlib
 import http.client
 import json
 import logging
-import shutil
 import statistics
 import sys
 import tempfile
@@ -49,12 +48,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 from island_ssh.config import DEFAULT_CONFIG, load_settings  # noqa: E402
 from island_ssh.core.tokens import hash_token  # noqa: E402
 from sandbox_env import machine  # noqa: E402
+from island_ssh.testing.browser import chromium  # noqa: E402
 
 GOAL_MS = 100.0
 USER_TOKEN = "tok-bench-page-0123456789abcdef0123"
 USER = "bench"
 BRANCHES = ("dev", "weekly")
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 _queries = threading.local()
 
 
@@ -123,23 +122,6 @@ def http_times(port: int, path: str, n: int, warm: int = 3) -> dict:
         assert response.status == 200, (path, response.status, body[:300])
         size = len(body)
     return {"ms": took * 1000, "bytes": size}
-
-
-def start_browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="island-bench-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1440,900", "--lang=en-US"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    driver.set_script_timeout(60)
-    return driver, profile
 
 
 def until(condition, timeout: float, what: str):
@@ -256,7 +238,7 @@ def main() -> int:
     paths = {"api_page": f"/api/islands?limit={args.per_page}", "api_all": "/api/islands", "page_html": "/",
              "usage": "/api/usage", "branches": "/api/branches"}
     results = {n: {} for n in sizes}
-    driver = profile = None
+    driver = None
     with contextlib.ExitStack() as stack:
         server = stack.enter_context(find_or_start_mariadb(Path(tempfile.mkdtemp(prefix="island-ssh-bench-db-"))))
         envs = {n: stack.enter_context(served(server, base, n)) for n in sizes}
@@ -280,9 +262,7 @@ def main() -> int:
         for conn in _connections.values():
             conn.close()
         if not args.no_browser:
-            driver, profile = start_browser()
-            stack.callback(shutil.rmtree, profile, True)
-            stack.callback(driver.quit)
+            driver = stack.enter_context(chromium(page_load_timeout=60, script_timeout=60))
             for n in sizes:
                 base_url = f"http://127.0.0.1:{envs[n][1]}"
                 driver.get(f"{base_url}/login")

@@ -9,71 +9,40 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import socket
-import tempfile
-import threading
 from pathlib import Path
 
 import pytest
 
 from fixtures.island import ask_time
+from island_ssh.testing.browser import chromium, chromium_available, serving
 from island_ssh_web import create_app
 from web_support import LIU, wait_for, web_settings
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("ISLAND_SSH_ARTIFACTS", REPO / "build" / "artifacts")) / "web"
 DOCS_SHOTS = REPO / "docs" / "screenshots"
 
 webdriver = pytest.importorskip("selenium.webdriver")
-if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+if not chromium_available():
     pytest.skip("Debian's chromium and chromium-driver are needed (apt-get install chromium chromium-driver)",
                 allow_module_level=True)
 
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def server(island_env):
-    from waitress.server import create_server
-    app = create_app(web_settings(island_env.settings), service=island_env.service)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    httpd = create_server(app, host="127.0.0.1", port=port, threads=8)
-    thread = threading.Thread(target=httpd.run, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        httpd.close()
-        thread.join(5)
-        app.extensions["island_ssh.service.feed"].close()
+    with serving(create_app(web_settings(island_env.settings), service=island_env.service)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    profile = tempfile.mkdtemp(prefix="island-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1440,900", "--lang=en-US"):
-        options.add_argument(arg)
-    # the explicit driver path keeps selenium from looking for (downloading) one
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    driver.set_script_timeout(10)
-    try:
+    with chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def shot(driver, name: str) -> Path:

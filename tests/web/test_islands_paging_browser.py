@@ -6,29 +6,23 @@ filtered set makes the next one move up)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import tempfile
-import threading
 
 import pytest
 
 from island_ssh.core.tokens import hash_token
+from island_ssh.testing.browser import chromium, chromium_available, serving
 from island_ssh_web import create_app
 from web_support import LIU, service_without_cluster, wait_for, web_settings
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 ISLANDS = 250
 
 webdriver = pytest.importorskip("selenium.webdriver")
-if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+if not chromium_available():
     pytest.skip("Debian's chromium and chromium-driver are needed (apt-get install chromium chromium-driver)",
                 allow_module_level=True)
 
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
 
@@ -53,42 +47,18 @@ def many(store, settings):
 
 @pytest.fixture(scope="module")
 def server(settings, store, many):
-    from waitress.server import create_server
-    app = create_app(settings, service=service_without_cluster(settings, store))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    httpd = create_server(app, host="127.0.0.1", port=port, threads=8)
-    thread = threading.Thread(target=httpd.run, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        httpd.close()
-        thread.join(5)
-        app.extensions["island_ssh.service.feed"].close()
+    with serving(create_app(settings, service=service_without_cluster(settings, store))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser(server):
-    profile = tempfile.mkdtemp(prefix="island-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1440,900", "--lang=en-US"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    try:
+    with chromium() as driver:
         driver.get(f"{server}/login")
         driver.find_element(By.ID, "login-token").send_keys(LIU)
         driver.find_element(By.ID, "login-submit").click()
         wait_for(lambda: "/login" not in driver.current_url, 15, "the login")
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def shown_ids(d) -> list[int]:

@@ -6,13 +6,13 @@ crashes (no reload) and a click saves the bundle (another user's page has no lin
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
 import socket
 import tarfile
 import tempfile
-import threading
 from pathlib import Path
 
 import pytest
@@ -21,13 +21,12 @@ import requests
 from fixtures.island import running_island_env
 from island_ssh.core.names import SERVER_CONTAINER
 from island_ssh.service.islands import LaunchRequest
+from island_ssh.testing.browser import chromium, chromium_available, serving
 from island_ssh_web import create_app
 from web_support import ADMIN, BOB, LIU, bearer, wait_for, web_settings
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 OWNER = "刘电波"  # LIU's user id and name (web_support.TOKENS)
 CORE_BYTES = 20_000_000
 WRITE = ("mkdir -p logs && printf 'boom at frame 7\\n' > logs/server-crash.log && "
@@ -57,17 +56,8 @@ def crash(env):
 
 @pytest.fixture(scope="module")
 def server(crashed):
-    from waitress.server import create_server
-    app = create_app(web_settings(crashed.settings), service=crashed.service)
-    httpd = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=httpd.run, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.effective_port}"
-    finally:
-        httpd.close()
-        thread.join(5)
-        app.extensions["island_ssh.service.feed"].close()
+    with serving(create_app(web_settings(crashed.settings), service=crashed.service), threads=4) as url:
+        yield url
 
 
 def members_of(data: bytes) -> dict[str, int]:
@@ -76,27 +66,18 @@ def members_of(data: bytes) -> dict[str, int]:
 
 
 def test_the_page_shows_the_owner_the_download_in_a_real_browser(server, crashed):
-    webdriver = pytest.importorskip("selenium.webdriver")
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+    pytest.importorskip("selenium.webdriver")
+    if not chromium_available():
         pytest.skip("Debian's chromium and chromium-driver are needed")
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    profile, downloads = tempfile.mkdtemp(prefix="island-chromium-"), tempfile.mkdtemp(prefix="island-dl-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                f"--user-data-dir={profile}", "--window-size=1280,900", "--lang=en-US"):
-        options.add_argument(arg)
-    options.add_experimental_option("prefs", {"download.default_directory": downloads,
-                                              "download.prompt_for_download": False})
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    until = lambda what, check, timeout=60: WebDriverWait(driver, timeout, 0.1).until(  # noqa: E731
-        lambda d: check(d), message=what)
-    try:
+    downloads = tempfile.mkdtemp(prefix="island-dl-")
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, downloads, True)
+        driver = stack.enter_context(chromium(downloads=downloads, window="1280,900"))
+        until = lambda what, check, timeout=60: WebDriverWait(driver, timeout, 0.1).until(  # noqa: E731
+            lambda d: check(d), message=what)
         row = crashed.row
         driver.get(f"{server}/login")
         driver.find_element(By.ID, "login-token").send_keys(LIU)
@@ -133,10 +114,6 @@ def test_the_page_shows_the_owner_the_download_in_a_real_browser(server, crashed
         driver.get(f"{server}/islands/{row.island_id}")
         until("the island page", lambda d: d.find_elements(By.ID, "island"))
         assert not driver.find_elements(By.ID, "remains-link")
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-        shutil.rmtree(downloads, ignore_errors=True)
 
 
 def test_the_owner_downloads_a_streamed_bundle(server, crashed):
