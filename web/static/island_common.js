@@ -162,6 +162,31 @@
     setTimeout(once, 3000);
   };
 
+  /* Cells of the islands table filled from one list polled for all islands (usage, code versions):
+     GET <api>/<path> -> {"islands": [{id, ...}]}; each poll repaints every td.<cellClass> with
+     paint(cell, pick(item)); a live update that rebuilds a row paints only that row's cell. */
+  Island.pollCells = function (cellClass, path, pick, paint, refresh) {
+    var table = document.querySelector("#islands tbody");
+    if (!table) return;
+    var byId = new Map();
+    var paintCell = function (cell) { paint(cell, byId.get(Number(cell.dataset.id))); };
+    var poll = function () {
+      Island.api("GET", Island.apiBase.replace(/\/islands$/, "") + path).then(function (data) {
+        byId = new Map(data.islands.map(function (item) { return [item.id, pick(item)]; }));
+        table.querySelectorAll("td." + cellClass).forEach(paintCell);
+      }, function () {});
+    };
+    new MutationObserver(function (records) {
+      records.forEach(function (record) {
+        record.addedNodes.forEach(function (tr) {
+          var cell = tr.querySelector && tr.querySelector("td." + cellClass);
+          if (cell) paintCell(cell);
+        });
+      });
+    }).observe(table, { childList: true });
+    Island.afterTable(function () { poll(); setInterval(poll, refresh); });
+  };
+
   /* Live transitions: server-sent events, polling while they are unavailable.
      options: after (event id to resume from), onTransition(item), poll() -> Promise. */
   Island.live = function (options) {

@@ -37,27 +37,6 @@
     setInterval(load, REFRESH);
   }
 
-  var table = document.querySelector("#islands tbody");
-  if (table) {
-    var byId = new Map();
-    var fill = function () {
-      table.querySelectorAll("td.usage").forEach(function (cell) { paint(cell, byId.get(Number(cell.dataset.id)), true); });
-    };
-    var poll = function () {
-      I.api("GET", I.apiBase.replace(/\/islands$/, "") + "/usage").then(function (data) {
-        byId = new Map(data.islands.map(function (u) { return [u.id, u]; }));
-        fill();
-      }, function () {});
-    };
-    // a live update rebuilds single rows: paint only the cells of the rows added, not the whole table
-    new MutationObserver(function (records) {
-      records.forEach(function (record) {
-        record.addedNodes.forEach(function (tr) {
-          var cell = tr.querySelector && tr.querySelector("td.usage");
-          if (cell) paint(cell, byId.get(Number(cell.dataset.id)), true);
-        });
-      });
-    }).observe(table, { childList: true });
-    I.afterTable(function () { poll(); setInterval(poll, REFRESH); });
-  }
+  I.pollCells("usage", "/usage", function (u) { return u; },
+              function (cell, value) { paint(cell, value, true); }, REFRESH);
 })();

@@ -35,27 +35,6 @@
     setInterval(load, REFRESH);
   }
 
-  var table = document.querySelector("#islands tbody");
-  if (table) {
-    var byId = new Map();
-    var fill = function () {
-      table.querySelectorAll("td.codever").forEach(function (cell) { paint(cell, byId.get(Number(cell.dataset.id)), false); });
-    };
-    var poll = function () {
-      I.api("GET", I.apiBase.replace(/\/islands$/, "") + "/branches").then(function (data) {
-        byId = new Map(data.islands.map(function (i) { return [i.id, i.code_version]; }));
-        fill();
-      }, function () {});
-    };
-    // a live update rebuilds single rows: paint only the cells of the rows added, not the whole table
-    new MutationObserver(function (records) {
-      records.forEach(function (record) {
-        record.addedNodes.forEach(function (tr) {
-          var cell = tr.querySelector && tr.querySelector("td.codever");
-          if (cell) paint(cell, byId.get(Number(cell.dataset.id)), false);
-        });
-      });
-    }).observe(table, { childList: true });
-    I.afterTable(function () { poll(); setInterval(poll, REFRESH); });
-  }
+  I.pollCells("codever", "/branches", function (i) { return i.code_version; },
+              function (cell, value) { paint(cell, value, false); }, REFRESH);
 })();
