@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
 
 from island_ssh.config import settings_from_dict
 from island_ssh.core.errors import QuotaExceeded
@@ -23,6 +22,7 @@ from island_ssh.core.validate import validate_launch
 from island_ssh.service.islands import LaunchRequest
 from island_ssh.service.quotas import QuotaService
 from island_ssh.store import Store, hash_token
+from island_ssh.testing.allocation import threads_released_together
 
 
 class _NoLock:
@@ -43,10 +43,8 @@ def main(config: dict, threads: int, attempts: int, bulk: int, owner_id: str, ow
     ids: list[int] = []
     refused: list[str] = []
     errors: list[str] = []
-    start = threading.Barrier(threads + 1, timeout=60)
 
     def launch_many() -> None:
-        start.wait()
         for i in range(attempts):
             requests = [LaunchRequest(owner=owner, owner_id=owner_id, branch="dev", memory=memory)] * bulk
             checked = [validate_launch(r, settings.islands) for r in requests]
@@ -62,14 +60,7 @@ def main(config: dict, threads: int, attempts: int, bulk: int, owner_id: str, ow
             except Exception as exc:  # noqa: BLE001 -- reported to the test, which fails on any
                 errors.append(f"{type(exc).__name__}: {exc}")
 
-    pool = [threading.Thread(target=launch_many) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    print("ready", flush=True)
-    sys.stdin.readline()
-    start.wait()
-    for t in pool:
-        t.join(timeout=300)
+    threads_released_together(threads, launch_many)
     print(json.dumps({"ids": ids, "refused": refused, "errors": errors}, ensure_ascii=False), flush=True)
     store.close()
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from island_ssh.core.errors import QuotaExceeded
 from island_ssh.core.validate import validate_launch
 from island_ssh.service.islands import LaunchRequest
 from island_ssh.service.quotas import QuotaService
+from island_ssh.testing.allocation import processes_released_together, worker_env
 
 WORKER = Path(__file__).with_name("quota_race_worker.py")
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,30 +36,10 @@ def burst(store, quotas: dict, processes: int, threads: int, attempts: int, bulk
     argv = [sys.executable, str(WORKER), config, str(threads), str(attempts), str(bulk), owner_id, owner]
     if memory:
         argv.append(memory)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
-           **(env_extra or {})}
-    procs = [subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env=env) for _ in range(processes)]
-    try:
-        for p in procs:
-            if p.stdout.readline().strip() != "ready":
-                p.kill()
-                raise AssertionError(f"a launch worker did not start: {p.communicate(timeout=30)[1][-3000:]}")
-        for p in procs:  # released together
-            p.stdin.write("go\n")
-            p.stdin.flush()
-        results = []
-        for p in procs:
-            out, err = p.communicate(timeout=300)
-            assert p.returncode == 0, err[-3000:]
-            results.append(json.loads(out))
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait(timeout=10)
+    results, pids, _ = processes_released_together(argv, processes, {**worker_env(ROOT), **(env_extra or {})},
+                                                   timeout=300)
     return {"ids": [i for r in results for i in r["ids"]], "refused": [m for r in results for m in r["refused"]],
-            "errors": [e for r in results for e in r["errors"]], "pids": {p.pid for p in procs}}
+            "errors": [e for r in results for e in r["errors"]], "pids": set(pids)}
 
 
 def live(store, owner_id: str) -> list:
