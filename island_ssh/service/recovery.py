@@ -118,8 +118,8 @@ def run_recovery(settings: Settings, store, kubectl: Kubectl, service, *, dry_ru
         # the pods (on a channel of their own): their list's remote time hides the pods' parse.
         with ThreadPoolExecutor(1, thread_name_prefix="recover-secrets") as pool:
             listed_secrets = pool.submit(_token_secrets, kubectl)
-            listing = kubectl.pods(MANAGED_SELECTOR, timeout=120.0)
-            secrets = listed_secrets.result()
+            listing = kubectl.pods(MANAGED_SELECTOR, timeout=120.0)  # its error ends the run, alone
+            secrets = _secrets_or_none(listed_secrets.result())
         report.kubectl_seconds = time.monotonic() - started
         rows, registrations = store.active(), store.orphan_registrations()
         # read after the rows: a row queued since is not in them; one resumed since is skipped
@@ -169,14 +169,21 @@ def _idle_check(service) -> dict | None:
     return report.as_dict() if report.ran else None
 
 
-def _token_secrets(kubectl: Kubectl) -> list[dict]:
-    """The token Secrets to sweep; none when they cannot be listed (the rest of the run goes on,
-    the next run sweeps them)."""
+def _token_secrets(kubectl: Kubectl) -> list[dict] | IslandError:
+    """The token Secrets to sweep, or why they could not be listed (said only once the pods were
+    listed: when the master is unreachable, the pods' error is the one line the user reads)."""
     try:
         return kubectl.token_secrets(timeout=120.0)
     except IslandError as exc:
-        log.warning("could not list the islands' token Secrets (%s); none swept this run", exc)
+        return exc
+
+
+def _secrets_or_none(listed: list[dict] | IslandError) -> list[dict]:
+    """None swept when they could not be listed: the rest of the run goes on, the next run sweeps them."""
+    if isinstance(listed, IslandError):
+        log.warning("could not list the islands' token Secrets (%s); none swept this run", listed)
         return []
+    return listed
 
 
 def _send_lease_warnings(service) -> None:
