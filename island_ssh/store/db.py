@@ -14,6 +14,7 @@ rolled back whole by InnoDB, so deadlocks are retried too.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import threading
 from typing import Callable, TypeVar
@@ -25,6 +26,7 @@ from island_ssh.core.settings import DatabaseSettings
 from island_ssh.core.errors import StoreError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 CONFIG_HINT = "(database.host/database.port in conf/island.yaml)"
@@ -41,6 +43,8 @@ _DROPPED = {
     4031,  # disconnected by the server because of inactivity (MySQL 8)
 }
 _DEADLOCK = 1213
+_HANDSHAKE_LOST = 2013
+CONNECT_ATTEMPTS = 2
 _LOCK_WAIT_TIMEOUT = 1205
 _DEADLOCK_RETRIES = 3
 _SQL_MODE = "STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
@@ -128,22 +132,29 @@ class Database:
     def connect(self, *, with_database: bool = True, read_timeout: float | None = None) -> pymysql.connections.Connection:
         """A new connection with our session settings; the caller closes it."""
         s = self.settings
-        try:
-            conn = _Connection(
-                # TLS over loopback protects nothing and costs a handshake per connection
-                ssl_disabled=True if is_loopback(s.host) else None,
-                host=s.host, port=s.port, user=s.user, password=s.password,
-                database=s.name if with_database else None,
-                charset="utf8mb4", autocommit=False,
-                connect_timeout=s.connect_timeout,
-                read_timeout=read_timeout or self.read_timeout, write_timeout=self.write_timeout,
-                init_command=(
-                    f"SET SESSION sql_mode='{_SQL_MODE}', SESSION time_zone='+00:00', "
-                    f"SESSION innodb_lock_wait_timeout={self.lock_wait_timeout}"
-                ),
-            )
-        except (pymysql.err.MySQLError, OSError) as exc:
-            raise self.translate(exc, "connecting") from None
+        for attempt in range(CONNECT_ATTEMPTS):
+            try:
+                conn = _Connection(
+                    # TLS over loopback protects nothing and costs a handshake per connection
+                    ssl_disabled=True if is_loopback(s.host) else None,
+                    host=s.host, port=s.port, user=s.user, password=s.password,
+                    database=s.name if with_database else None,
+                    charset="utf8mb4", autocommit=False,
+                    connect_timeout=s.connect_timeout,
+                    read_timeout=read_timeout or self.read_timeout, write_timeout=self.write_timeout,
+                    init_command=(
+                        f"SET SESSION sql_mode='{_SQL_MODE}', SESSION time_zone='+00:00', "
+                        f"SESSION innodb_lock_wait_timeout={self.lock_wait_timeout}"
+                    ),
+                )
+                break
+            except (pymysql.err.MySQLError, OSError) as exc:
+                # a handshake cut short (2013) sent nothing that changes data: one more try is safe
+                if attempt + 1 < CONNECT_ATTEMPTS and error_code(exc) == _HANDSHAKE_LOST and not is_timeout(exc):
+                    log.warning("MySQL at %s dropped a new connection during the handshake (%s); trying again",
+                                self.address, exc)
+                    continue
+                raise self.translate(exc, "connecting") from None
         try:
             with conn.cursor() as cur:
                 # Each transaction locks the rows it changes explicitly; READ COMMITTED avoids
