@@ -81,10 +81,10 @@ case "${1:-}" in
     test) setup; shift
         log "checking the layer rules (lint-imports, contracts in setup.cfg)"
         "$VENV/bin/lint-imports" --no-cache setup.cfg
-        # pytest-xdist: most tests wait on real processes (sshd, kubectl, pods, MariaDB), so more
-        # workers than cores pay; a module's tests stay on one worker (tests/conftest.py), those
+        # pytest-xdist: most tests wait on real processes (sshd, kubectl, pods, MariaDB), so workers
+        # overlap them (three: 10 min, two: the default, with headroom for timing bounds); a module's tests stay on one worker (tests/conftest.py), those
         # sharing something machine-wide carry an xdist_group mark. `./island.sh test -n 0`: one process
-        exec "$VENV/bin/python" -m pytest -n "${ISLAND_SSH_TEST_WORKERS:-3}" --dist loadgroup \
+        exec "$VENV/bin/python" -m pytest -n "${ISLAND_SSH_TEST_WORKERS:-2}" --dist loadgroup \
             --no-loadscope-reorder "$@" ;;
     *) echo "usage: ./island.sh demo|test|setup" >&2; exit 2 ;;
 esac

@@ -38,7 +38,8 @@ def test_mariadb_restarted_during_a_launch_burst(sandbox, private_mariadb):
         threads = [threading.Thread(target=one, args=(i,)) for i in range(16)]
         for t in threads:
             t.start()
-        wait_until(lambda: len(env.store.active()) >= 4, 60, "a few launches under way")
+        # one launch through (the invariants below need an island) and others still under way
+        wait_until(lambda: launched and len(env.store.active()) >= 4, 60, "a launch done, a few under way")
         private_mariadb.restart()
         for t in threads:
             t.join(120)
