@@ -56,12 +56,20 @@ class Executor:
         self.service = service
 
     def run(self, actions: list[Action]) -> list[Outcome]:
-        failed_deletes = self._delete_pods([a.pod for a in actions if a.kind in DELETE_KINDS])
+        # an expired lease is claimed before its pod goes, as the lease reaper does: the row says
+        # terminating/LeaseExpired, so the tracker's DELETED keeps that reason, whoever is first
+        unclaimed = {id(a): Outcome(a, "skipped", "changed meanwhile; left for the next run")
+                     for a in actions if a.kind == "lease_expired" and not self._claim(a)}
+        actions_left = [a for a in actions if id(a) not in unclaimed]
+        failed_deletes = self._delete_pods([a.pod for a in actions_left if a.kind in DELETE_KINDS])
         resumed = self._reapply([a for a in actions if a.kind == "reapply"])
         moved = self._moves([(i, a) for i, a in enumerate(actions) if a.kind in MOVE_KINDS
                              and not (a.kind in DELETE_KINDS and a.pod in failed_deletes)])
         outcomes = []
         for i, action in enumerate(actions):
+            if id(action) in unclaimed:
+                outcomes.append(unclaimed[id(action)])
+                continue
             if action.kind == "reapply":
                 outcomes.append(resumed[action.island_id])
                 continue
@@ -170,14 +178,26 @@ class Executor:
         if a.kind == "adopt":
             return self._adopt(a)
         if a.kind == "lease_expired":
-            # the pod is gone (deleted above); the island ends with its reason, then the webhook and audit
-            ok = self.store.transition(a.island_id, a.generation, "deleted", a.reason, a.message)
+            # the pod is gone (deleted above); the island ends with its reason (the tracker may have
+            # recorded the DELETED event first, keeping it), then the webhook and audit
+            self.store.transition(a.island_id, a.generation, "deleted", a.reason, a.message,
+                                  expected_from="terminating")
+            row = self.store.get(a.island_id)
+            ok = (row is not None and row.generation == a.generation and row.state == "deleted"
+                  and row.reason == a.reason)
             if ok:
                 self._lease_expired(a)
             return self._done(a, ok)
         if a.kind in MOVE_KINDS:
             return self._done(a, self.store.transition(*_move(a)))
         raise IslandError(f"recover: no way to carry out a {a.kind!r} action")
+
+    def _claim(self, a: Action) -> bool:
+        """terminating/LeaseExpired from the state the plan saw (already so after a failed delete)."""
+        if a.from_state == "terminating":
+            return True
+        return self.store.transition(a.island_id, a.generation, "terminating", a.reason, a.message,
+                                     expected_from=a.from_state)
 
     def _lease_expired(self, a: Action) -> None:
         try:
