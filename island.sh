@@ -82,9 +82,15 @@ case "${1:-}" in
         log "checking the layer rules (lint-imports, contracts in setup.cfg)"
         "$VENV/bin/lint-imports" --no-cache setup.cfg
         # pytest-xdist: most tests wait on real processes (sshd, kubectl, pods, MariaDB), so workers
-        # overlap them (three: 10 min, two: the default, with headroom for timing bounds); a module's tests stay on one worker (tests/conftest.py), those
-        # sharing something machine-wide carry an xdist_group mark. `./island.sh test -n 0`: one process
-        exec "$VENV/bin/python" -m pytest -n "${ISLAND_SSH_TEST_WORKERS:-2}" --dist loadgroup \
-            --no-loadscope-reorder "$@" ;;
+        # overlap them; a module's tests stay on one worker (tests/conftest.py), those sharing
+        # something machine-wide carry an xdist_group mark. Tests marked `alone` (real Chromium,
+        # 200 MB remains, ...) run afterwards in one process. `./island.sh test -n 0`: no workers.
+        rc=0
+        "$VENV/bin/python" -m pytest -n "${ISLAND_SSH_TEST_WORKERS:-2}" --dist loadgroup \
+            --no-loadscope-reorder -m "not alone" "$@" || rc=$?
+        [ "$rc" = 0 ] || [ "$rc" = 5 ] || exit "$rc"   # 5: nothing selected (a -k naming only the others)
+        "$VENV/bin/python" -m pytest -m alone "$@" || rc=$?
+        [ "$rc" = 0 ] || [ "$rc" = 5 ] || exit "$rc"
+        exit 0 ;;
     *) echo "usage: ./island.sh demo|test|setup" >&2; exit 2 ;;
 esac

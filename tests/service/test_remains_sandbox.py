@@ -30,6 +30,7 @@ from island_ssh.service.remains import RemainsService
 from island_ssh.testing import free_port
 from service.recovery_helpers import island_ssh_cmd, write_config
 
+pytestmark = pytest.mark.alone  # 200 MB written, read and packed: run with nothing beside it
 ISLANDS = {"id_min": 960, "id_max": 979}
 CORE_BYTES = 200_000_000
 MIB = 1 << 20

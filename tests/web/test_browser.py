@@ -18,7 +18,7 @@ from island_ssh.testing.browser import chromium, chromium_available, serving
 from island_ssh_web import create_app
 from web_support import LIU, wait_for, web_settings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("ISLAND_SSH_ARTIFACTS", REPO / "build" / "artifacts")) / "web"

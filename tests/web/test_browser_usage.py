@@ -16,7 +16,7 @@ from web_support import LIU
 
 from selenium.webdriver.common.by import By
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
 WAIT = 45  # the page reads usage every 15 s; the service keeps a poll islands.usage_cache_seconds (5 s)
 
 

@@ -11,7 +11,7 @@ from fixtures.island import ask_time, fill_log
 from island_ssh_web import create_app
 from web_support import ADMIN, BOB, LIU, bearer, wait_for, web_settings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
 
 @pytest.fixture(scope="module")

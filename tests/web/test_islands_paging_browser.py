@@ -14,7 +14,7 @@ from island_ssh.testing.browser import chromium, chromium_available, serving
 from island_ssh_web import create_app
 from web_support import LIU, service_without_cluster, wait_for, web_settings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
 ISLANDS = 250
 

@@ -25,7 +25,7 @@ from island_ssh.testing.browser import chromium, chromium_available, serving
 from island_ssh_web import create_app
 from web_support import ADMIN, BOB, LIU, bearer, wait_for, web_settings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
 OWNER = "刘电波"  # LIU's user id and name (web_support.TOKENS)
 CORE_BYTES = 20_000_000
