@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sandbox_env import bench_env, machine, wait_for  # noqa: E402
+from sandbox_env import bench_env, machine, time_applies, wait_for  # noqa: E402
 
 from island_ssh.service.islands import IslandService, LaunchRequest  # noqa: E402
 
@@ -58,17 +58,7 @@ def measure(env, n: int, image: str | None, mode: str, threads: int, side_image:
     requests = [LaunchRequest(owner=f"bench{i}", branch="dev", image=image) for i in range(n)]
     islands = {"side_image": side_image} if side_image else {}
     api_pid = env.sandbox.server.pid
-    applies: list[float] = []
-    real_apply = env.kubectl.apply
-
-    def timed_apply(docs, timeout=60.0):
-        started = time.perf_counter()
-        try:
-            return real_apply(docs, timeout=timeout)
-        finally:
-            applies.append(time.perf_counter() - started)
-
-    env.kubectl.apply = timed_apply
+    applies = time_applies(env.kubectl)
     api0, cpu0, t0 = process_cpu(api_pid), cpu_seconds(), time.perf_counter()
     if mode == "bulk":
         rows = IslandService(env.settings.replace(islands=islands), env.store, env.kubectl).launch_many(requests)

@@ -44,7 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sandbox_env import machine, percentile, wait_for  # noqa: E402
+from sandbox_env import machine, percentile, time_applies, wait_for  # noqa: E402
 
 from island_ssh.config import SandboxNode  # noqa: E402
 from island_ssh.core.podstate import classify  # noqa: E402
@@ -214,17 +214,7 @@ def _measure(env, box, n: int) -> dict:
         return outcomes
 
     env.tracker.store.transition_batch = timed_batch
-    applies: list[float] = []
-    real_apply = env.kubectl.apply
-
-    def timed_apply(docs, timeout=60.0):
-        started = time.perf_counter()
-        try:
-            return real_apply(docs, timeout=timeout)
-        finally:
-            applies.append(time.perf_counter() - started)
-
-    env.kubectl.apply = timed_apply
+    applies = time_applies(env.kubectl)
     clients_cpu: list[float] = []
     answered: dict[int, float] = {}
 

@@ -13,6 +13,7 @@ import os
 import platform
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -39,6 +40,22 @@ def machine() -> str:
 
 
 from island_ssh.testing.waiting import wait_for  # noqa: E402,F401  (re-exported to the benches)
+
+
+def time_applies(kubectl) -> list[float]:
+    """Time every ``kubectl.apply`` from now on; the list fills as applies end (seconds each)."""
+    applies: list[float] = []
+    real_apply = kubectl.apply
+
+    def timed_apply(docs, timeout=60.0):
+        started = time.perf_counter()
+        try:
+            return real_apply(docs, timeout=timeout)
+        finally:
+            applies.append(time.perf_counter() - started)
+
+    kubectl.apply = timed_apply
+    return applies
 
 
 def percentile(values: list[float], q: float) -> float:
