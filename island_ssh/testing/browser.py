@@ -17,6 +17,10 @@ from typing import Any, Iterator
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 FEED_EXTENSION = "island_ssh.service.feed"
+STREAM_THREADS = 32
+"""Threads beyond ``threads`` for the pages' live streams, as `island-ssh serve` adds web.max_streams:
+each open page's stream holds a thread, and with none to spare a page's own requests wait
+(Chromium's renderer timed out, a registration never showed)."""
 
 
 def chromium_available() -> bool:
@@ -61,7 +65,7 @@ def serving(app, threads: int = 8) -> Iterator[str]:
     base URL. Afterwards the server is closed, its thread joined and the app's live feed closed."""
     from waitress.server import create_server
 
-    httpd = create_server(app, host="127.0.0.1", port=0, threads=threads)
+    httpd = create_server(app, host="127.0.0.1", port=0, threads=threads + STREAM_THREADS)
     thread = threading.Thread(target=httpd.run, daemon=True)
     thread.start()
     try:
