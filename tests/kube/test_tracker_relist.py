@@ -6,36 +6,18 @@ conditions."""
 
 from __future__ import annotations
 
-import copy
-import json
 import threading
-from pathlib import Path
 
-from island_ssh.core.settings import IslandSettings, TrackerSettings
-from island_ssh.kube.tracker import GENERATION_LABEL, Tracker
+from island_ssh.core.settings import TrackerSettings
+from island_ssh.kube.tracker import Tracker
 from island_ssh.kube.tracker_timing import TrackerTiming
-from island_ssh.store import hash_token
 from island_ssh.testing.fakes import FakeKubectl, ManualClock
 from island_ssh.testing.waiting import wait_for
 
-PODS = Path(__file__).resolve().parent.parent / "core" / "pods"
-ISLANDS = IslandSettings(id_min=1, id_max=50, ready_timeout=180.0)
+from .test_tracker_loop import ISLANDS, applied_island, pod_of
 
 RELIST_EVERY_TURN = TrackerSettings(restart_backoff=0.0, restart_backoff_max=0.0, relist_interval=0.0,
                                     stale_after=3600.0)
-
-
-def applied_island(store, owner: str):
-    row = store.allocate(owner, "dev", lambda i: f"altraserver-{i}", {}, hash_token("t"), ISLANDS)
-    assert store.transition(row.island_id, row.generation, "applying", "Applying", "")
-    return store.get(row.island_id)
-
-
-def pod_of(row, step: str) -> dict:
-    pod = copy.deepcopy(json.loads((PODS / f"{step}.json").read_text()))
-    pod["metadata"]["name"] = row.pod_name
-    pod["metadata"]["labels"].update({"island-ssh/id": str(row.island_id), GENERATION_LABEL: str(row.generation)})
-    return pod
 
 
 class SlowListing(FakeKubectl):
