@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sandbox_env import bench_env, machine, time_applies, wait_for  # noqa: E402
+from sandbox_env import bench_env, machine, stop_timing_applies, time_applies, wait_for  # noqa: E402
 
 from island_ssh.service.islands import IslandService, LaunchRequest  # noqa: E402
 
@@ -69,7 +69,7 @@ def measure(env, n: int, image: str | None, mode: str, threads: int, side_image:
             rows = list(pool.map(service.launch, requests))
     applied = time.perf_counter() - t0
     cpu, api_cpu = cpu_seconds() - cpu0, process_cpu(api_pid) - api0
-    env.kubectl.apply = real_apply
+    stop_timing_applies(env.kubectl)
     assert len({r.island_id for r in rows}) == n, "duplicate island ids"
     # the tracker's view catching up: every row past `applying`
     wait_for(lambda: all(r.state != "applying" for r in env.store.active()), 300, "the tracker to see every pod")

@@ -58,6 +58,11 @@ def time_applies(kubectl) -> list[float]:
     return applies
 
 
+def stop_timing_applies(kubectl) -> None:
+    """Undo ``time_applies``: the Kubectl's own ``apply`` again."""
+    vars(kubectl).pop("apply", None)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:

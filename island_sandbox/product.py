@@ -62,7 +62,8 @@ def running_sandbox(prefix: str = "island-ssh-", *, watch_timeout: float | None 
 
 
 def sandbox_settings(info: "SandboxInfo", database: DatabaseSettings, web_port: int, *, ssh: dict | None = None,
-                     islands: dict | None = None, tracker: dict | None = None, web: dict | None = None) -> Settings:
+                     islands: dict | None = None, tracker: dict | None = None, web: dict | None = None,
+                     kube: dict | None = None) -> Settings:
     """The default config pointed at the sandbox's master, ``database`` and a registration web
     app on 127.0.0.1:``web_port``, with ISLANDS and TRACKER; the dicts override single fields."""
     return load_settings(DEFAULT_CONFIG, environ={}).replace(
@@ -71,6 +72,7 @@ def sandbox_settings(info: "SandboxInfo", database: DatabaseSettings, web_port: 
         islands={"registration_url": f"http://127.0.0.1:{web_port}", **ISLANDS, **(islands or {})},
         tracker={**TRACKER, **(tracker or {})},
         **({"web": web} if web else {}),
+        **({"kube": kube} if kube else {}),
     )
 
 
@@ -95,7 +97,9 @@ class ProductEnv:
         seconds plus one a pod for each step. Rows are not touched: the tracker records it."""
         names = sorted({p["metadata"]["name"] for p in self.managed_pods()})
         if names:
-            self.kubectl.run("delete", "pod", *names, "--grace-period=0", "--force", "--wait=true",
+            # --wait=false: kubectl's own wait watches one pod after another (~0.6 s each, minutes
+            # for a burst's hundreds); the listing below waits for all of them at once
+            self.kubectl.run("delete", "pod", *names, "--grace-period=0", "--force", "--wait=false",
                              "--ignore-not-found=true", timeout=timeout + len(names))
         wait_for(lambda: not self.managed_pods(), timeout + len(names), "every managed pod gone")
 

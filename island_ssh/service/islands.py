@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from island_ssh.core import clock as clocks
+from island_ssh.service.applying import BatchApplier
 from island_ssh.service.batching import GroupCommit, SingleFlight
 from island_ssh.service import clock_lifecycle, listing
 from island_ssh.service.clocks import ClockService
@@ -28,11 +29,9 @@ from island_ssh.service.code_versions import CodeVersionService
 from island_ssh.service.metrics import observe_capacity  # node memory gauges from this listing
 from island_ssh.core.capacity import capacity_problem
 from island_ssh.core.settings import Settings
-from island_ssh.core.errors import (AllocationError, AuthError, CapacityError, ConfigError, ConnectionLost,
-                                   HostKeyError, IslandError, IslandNotFound, InvalidInput, KubectlError, LineTooLong,
-                                   PermissionDenied, StoreError, StreamTimeout)
+from island_ssh.core.errors import (AllocationError, CapacityError, ConfigError, IslandError, IslandNotFound,
+                                   InvalidInput, KubectlError, LineTooLong, PermissionDenied, StoreError, StreamTimeout)
 from island_ssh.kube.kubectl import Kubectl
-from island_ssh.ssh.errors import ConnectError
 from island_ssh.core.polling import WaitTimeout, wait_until
 from island_ssh.core.manifests import IslandSpec, pod_name, render_pod
 from island_ssh.core.token_secret import render_secret
@@ -89,12 +88,19 @@ class IslandService:
         self.secret_template = load_template("secret")
         if self.islands.apply_batch_max < 1:
             raise ConfigError(f"islands.apply_batch_max: {self.islands.apply_batch_max}; at least 1 pod per apply")
-        # launches arriving together (a burst of REST POSTs) share one apply and one capacity listing
+        if self.islands.apply_parallel < 1 or self.islands.apply_part_min < 1:
+            raise ConfigError(f"islands.apply_parallel ({self.islands.apply_parallel}) and apply_part_min "
+                              f"({self.islands.apply_part_min}) must be at least 1")
+        # rows queued for apply name this process's lock: if it dies, they are resumed (resume.py)
+        self.lease = ApplierLease(store)
+        # launches arriving together (a burst of REST POSTs) share one batch, applied in up to
+        # apply_parallel parts at once, and one capacity listing
+        self._batch_applier = BatchApplier(store, kubectl, self.lease.current, self.lease.drop,
+                                           lambda row: self._drop_token_secret(row),
+                                           parallel=self.islands.apply_parallel, min_part=self.islands.apply_part_min)
         self._applies = GroupCommit(self._apply_batch, max_batch=self.islands.apply_batch_max,
                                     on_dropped=self._background_apply_failed)
         self._cluster_use = SingleFlight(self._list_cluster_use, ttl=self.islands.capacity_cache_seconds)
-        # rows queued for apply name this process's lock: if it dies, they are resumed (resume.py)
-        self.lease = ApplierLease(store)
         # who did what (service/audit.py): record() never raises into the action
         self.audit = AuditLog(store, settings.web.admins)
         self.quotas = QuotaService(settings, store, self.audit)  # per-owner limits (service/quotas.py)
@@ -116,6 +122,7 @@ class IslandService:
         self.idle.stop()
         self.notify.close()
         self.lease.close()
+        self._batch_applier.close()
 
     def resume_applies(self, targets=None, unqueued_ok: bool = False):
         """Apply again what was accepted and never applied (service.resume); start-up and recover."""
@@ -176,45 +183,8 @@ class IslandService:
         return rows
 
     def _apply_batch(self, launches: list[list[tuple]]) -> list[BaseException | None]:
-        """ONE kubectl apply for every launch in the batch; each launch's own outcome."""
-        # an island deleted while its launch waited in the queue is not applied any more
-        queued = [row for launch in launches for row, _ in launch]
-        # ... nor one another process resumed (service/resume.py); taking the rows un-queues them
-        applier = self.lease.current()
-        try:
-            wanted = self.store.start_applies([(row.island_id, row.generation) for row in queued], applier) \
-                if applier else set()
-        except StoreError as exc:
-            # applying blindly could race a resumer with another token: give the lease up, so
-            # these rows (still queued under it) are resumed by the next start-up or recover
-            log.warning("could not take queued launches for apply (%s); left for start-up/recover", exc)
-            self.lease.drop()
-            return [exc] * len(launches)
-        # each island's documents are [token Secret, Pod] (_render): the Secret goes first in the
-        # stream, so it exists when the kubelet starts the pod's container
-        docs = [doc for launch in launches for row, island_docs in launch if (row.island_id, row.generation) in wanted
-                for doc in island_docs]
-        if not docs:
-            return [None] * len(launches)
-        try:
-            # kubectl creates the pods one by one: a fixed timeout would kill a big batch mid-way
-            self.kubectl.apply(docs, timeout=60.0 + 0.5 * len(docs))
-        except ConnectionLost as exc:
-            return [exc] * len(launches)
-        except (ConnectError, HostKeyError, AuthError) as exc:
-            # raised before kubectl was started: no pod exists, the ids are free again
-            for row in queued:
-                if (row.island_id, row.generation) in wanted:
-                    self.store.transition(row.island_id, row.generation, "deleted", "ApplyFailed", exc.message,
-                                          expected_from="applying")
-            return [exc] * len(launches)
-        except KubectlError as exc:
-            absent = self._settle_failed_apply(
-                [row for row in queued if (row.island_id, row.generation) in wanted], exc)
-            # a launch whose pods all exist succeeded, whatever became of the others in the batch
-            return [exc if absent is None or any(row.island_id in absent for row, _ in launch) else None
-                    for launch in launches]
-        return [None] * len(launches)
+        """The kubectl apply of one batch of launches (service/applying.py); each launch's outcome."""
+        return self._batch_applier(launches)
 
     @staticmethod
     def _background_apply_failed(launch: list[tuple], exc: BaseException) -> None:
@@ -222,26 +192,6 @@ class IslandService:
         # for the tracker and recover after a lost connection); this is for the operator's log
         ids = ", ".join(str(row.island_id) for row, _ in launch)
         log.warning("background apply of island %s failed: %s", ids, exc)
-
-    def _settle_failed_apply(self, rows, exc: KubectlError) -> set[int] | None:
-        """kubectl may have created some pods before it failed (killed on the master, or one bad
-        document among many): free only the ids whose pods are confirmed absent, and return them.
-        The others stay `applying` for the tracker (their pods exist), or for recover if even this
-        listing fails (None: nothing is known)."""
-        try:
-            present = {(p["metadata"]["name"], (p["metadata"].get("labels") or {}).get(GENERATION_LABEL))
-                       for p in self.kubectl.pods().get("items") or []}
-        except IslandError:
-            return None
-        absent = set()
-        for row in rows:
-            # a pod of that name from another generation (a leftover recover has not removed) is not ours
-            if (row.pod_name, str(row.generation)) not in present:
-                absent.add(row.island_id)
-                self.store.transition(row.island_id, row.generation, "deleted", "ApplyFailed",
-                                      exc.message, expected_from="applying")
-                self._drop_token_secret(row)  # applied just before the pod that failed
-        return absent
 
     def _allocate_and_render(self, req, owner_id: str, lease_seconds: float | None = None):
         token = new_token()

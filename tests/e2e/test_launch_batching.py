@@ -160,3 +160,92 @@ def test_deleting_an_island_whose_background_apply_is_queued_leaves_no_pod(islan
     wait_for(lambda: env.kubectl.pod(queued.pod_name) is None, 60, "the queued island's pod gone")
     assert env.store.get(first.island_id).state not in ("allocated", "applying", "deleted")
     env.cleanup()
+
+
+class MeetingApply:
+    """Wraps kubectl.apply: records each call's pod names; the first ``meet`` calls each wait until
+    all of them have started, so they can only finish if they ran at once."""
+
+    def __init__(self, kubectl, meet: int) -> None:
+        self.kubectl, self.real = kubectl, kubectl.apply
+        self.calls: list[list[str]] = []
+        self.meeting = threading.Barrier(meet, timeout=60)
+
+    def __call__(self, docs, timeout=60.0):
+        docs = list(docs)
+        self.calls.append([d["metadata"]["name"] for d in docs if d.get("kind") == "Pod"])
+        if len(self.calls) <= self.meeting.parties:
+            self.meeting.wait()  # BrokenBarrierError after 60 s if the parts ran one after another
+        return self.real(docs, timeout=timeout)
+
+    def __enter__(self):
+        self.kubectl.apply = self
+        return self
+
+    def __exit__(self, *exc):
+        self.kubectl.apply = self.real
+
+
+def test_a_batch_goes_out_as_parallel_applies_each_island_in_exactly_one(island_env):
+    env = island_env
+    settings = env.settings.replace(islands={"apply_parallel": 2, "apply_part_min": 3})
+    service = IslandService(settings, env.store, env.kubectl)
+    try:
+        with MeetingApply(env.kubectl, meet=2) as meeting:
+            rows = service.launch_many([LaunchRequest(owner=f"并行{i}", branch="dev" if i % 2 else "weekly")
+                                        for i in range(7)])
+        # 7 islands, parts of at least 3: two applies (4 + 3), in the order launched, at once
+        assert [len(call) for call in meeting.calls] == [4, 3]
+        assert sorted(sum(meeting.calls, [])) == sorted(r.pod_name for r in rows)
+        assert sum(meeting.calls, []) == [r.pod_name for r in rows]
+        for row in rows:
+            assert env.kubectl.pod(row.pod_name) is not None
+            env.wait_state(row.island_id, ("pending", "creating", "starting", "ready"))
+    finally:
+        service.close()
+        env.cleanup()
+
+
+def test_a_failed_part_fails_only_the_launches_whose_pods_are_missing(island_env):
+    env = island_env
+    settings = env.settings.replace(islands={"apply_parallel": 2, "apply_part_min": 2})
+    service = IslandService(settings, env.store, env.kubectl)
+    leftover = None
+    try:
+        with HeldApply(env.kubectl) as held:
+            lead = launch_in_thread(service, LaunchRequest(owner="lead", branch="weekly"))
+            assert held.holding.wait(60)
+            probe = env.store.allocate(owner="probe", branch="dev", pod_name_fn=lambda i: f"probe-{i}",
+                                       overrides={}, token_hash="a" * 64, settings=env.settings.islands)
+            env.store.release(probe.island_id, probe.generation, "TestProbe")
+            # the victim's name is held by a pod with another command: its apply is refused
+            leftover = render_pod(IslandSpec(island_id=probe.island_id, owner="受害者", branch="dev",
+                                             token="L" * 24), env.settings.islands, env.settings.kube.namespace,
+                                  load_template("pod"))
+            leftover["metadata"]["labels"][GENERATION_LABEL] = "999"
+            leftover["spec"]["containers"][0]["command"].append("--leftover")
+            env.kubectl.run("create", "-f", "-", stdin=json.dumps(leftover))
+            victim = launch_in_thread(service, LaunchRequest(owner="受害者", branch="dev"))
+            wait_for(lambda: service._applies.queued == 1, 60, "the victim queued")
+            others = []
+            for i in range(3):
+                others.append(launch_in_thread(service, LaunchRequest(owner=f"旁观{i}", branch="dev")))
+                wait_for(lambda: service._applies.queued == 2 + i, 60, f"bystander {i} queued")
+            held.release.set()
+            for thread, _ in [lead, victim] + others:
+                thread.join(120)
+        # the second batch (victim + 3) went out as two parts of 2: the victim's part failed
+        assert [len(call) for call in held.calls] == [1, 2, 2]
+        error = victim[1].get("error")
+        assert isinstance(error, KubectlError) and "Forbidden" in error.message, victim[1]
+        row = env.store.get(probe.island_id)
+        assert (row.state, row.reason) == ("deleted", "ApplyFailed")
+        # the victim's part-mate's pod exists (kubectl applied it before or after): its launch stands
+        for _, box in others + [lead]:
+            assert "row" in box, box
+            assert env.store.get(box["row"].island_id).state not in ("allocated", "deleted")
+    finally:
+        service.close()
+        if leftover is not None:
+            env.kubectl.delete_pod(leftover["metadata"]["name"], grace_period=0, force=True, wait=True)
+        env.cleanup()
