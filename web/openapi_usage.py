@@ -1,6 +1,10 @@
-"""The OpenAPI parts of per-island resource use (issue 15): GET /api/islands/<id>/usage, GET /api/usage."""
+"""The OpenAPI parts of per-island resource use (issue 15): GET /api/islands/<id>/usage, GET /api/usage,
+and the ``ids`` filter GET /api/usage and GET /api/branches share."""
 
 from __future__ import annotations
+
+from island_ssh.core.names import MAX_ID
+from island_ssh.service.usage import MAX_IDS
 
 _TIME = {"type": ["string", "null"], "format": "date-time"}
 _INT = {"type": ["integer", "null"]}
@@ -44,6 +48,16 @@ def usage_schemas() -> dict:
     }
 
 
+def ids_parameter() -> dict:
+    """``?ids=3,5,12``: the islands page asks for the rows it shows, so its poll costs one page."""
+    one = f"[0-9]{{1,{len(str(MAX_ID))}}}"
+    return {"name": "ids", "in": "query",
+            "schema": {"type": "string", "pattern": f"^{one}(,{one}){{0,{MAX_IDS - 1}}}$"},
+            "description": f"only these islands: up to {MAX_IDS} ids (whole numbers 0 to {MAX_ID}) separated by "
+                           "commas; ids with no island, or a deleted one, are left out of the answer. Absent: every "
+                           "island that is not deleted. An empty item, a sign, a non-ASCII digit or more ids is a 400."}
+
+
 def usage_paths(island_id, user_auth, ok, errors) -> dict:
     return {
         "/api/islands/{island_id}/usage": {"get": {
@@ -53,7 +67,8 @@ def usage_paths(island_id, user_auth, ok, errors) -> dict:
                                     {"$ref": "#/components/schemas/IslandUsage"}), **errors("401", "404", "503")}}},
         "/api/usage": {"get": {
             "summary": "Every island's memory and cpu use (one metrics poll for all)", "operationId": "listUsage",
-            "security": user_auth,
-            "responses": {"200": ok("islands that are not deleted", {"$ref": "#/components/schemas/UsageList"}),
-                          **errors("401", "503")}}},
+            "security": user_auth, "parameters": [ids_parameter()],
+            "responses": {"200": ok("islands that are not deleted (with ids: those of them)",
+                                    {"$ref": "#/components/schemas/UsageList"}),
+                          **errors("400", "401", "503")}}},
     }

@@ -3,6 +3,8 @@ object and the registration's ``code_version`` field."""
 
 from __future__ import annotations
 
+from island_ssh_web.openapi_usage import ids_parameter
+
 _TIME = {"type": ["string", "null"], "format": "date-time"}
 _TEXT_OR_NULL = {"type": ["string", "null"]}
 _STATE = {"type": "string", "enum": ["ok", "none", "unreadable", "unknown", "failed"],
@@ -57,12 +59,15 @@ def registration_field() -> dict:
 
 def versions_paths(user_auth, ok, errors) -> dict:
     return {"/api/branches": {"get": {
-        "summary": "The branches' current code versions and every island's", "operationId": "listBranchVersions",
+        "summary": "The branches' current code versions and every island's (or the given islands')",
+        "operationId": "listBranchVersions",
         "security": user_auth,
         "description": "Answers the stored readings without waiting (a read starts in the background when they "
                        "are older than islands.code_version_check_interval); refresh=true reads the version file "
                        "on every node of every branch now (one remote command, one kubectl exec per node).",
         "parameters": [{"name": "refresh", "in": "query", "schema": {"type": "boolean"},
-                        "description": "read the nodes now before answering"}],
+                        "description": "read the nodes now before answering"},
+                       {**ids_parameter(), "description": ids_parameter()["description"]
+                        + " Only the islands list is filtered (and outdated counts those); branches stays whole."}],
         "responses": {"200": ok("branches and islands", {"$ref": "#/components/schemas/CodeVersionReport"}),
                       **errors("400", "401", "503")}}}}

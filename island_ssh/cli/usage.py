@@ -1,6 +1,7 @@
 """``island-ssh top``: every island's memory and cpu against its limit (issue 15), with ``--json``.
 
     island-ssh top           # ID STATE OWNER MEMORY LIMIT % CPU, past islands.memory_warning flagged
+    island-ssh top 3 5       # only those islands (whatever their state; as GET /api/usage?ids=3,5)
     island-ssh top --json    # what GET /api/usage returns
     island-ssh show 12       # includes the island's usage line (``usage`` in --json)
 
@@ -15,7 +16,6 @@ import click
 from island_ssh.cli.main import Context
 from island_ssh.cli.output import dumps, safe
 from island_ssh.core import usage as core
-from island_ssh.core.names import FREE_STATE
 
 
 def usage_for(obj: Context, row) -> dict:
@@ -28,22 +28,28 @@ def usage_for(obj: Context, row) -> dict:
 
 
 @click.command()
+@click.argument("island_ids", nargs=-1, metavar="[ID]...")
 @click.option("--all", "show_all", is_flag=True, help="also islands whose server is not running")
-@click.option("--json", "as_json", is_flag=True, help="print JSON (as GET /api/usage)")
+@click.option("--json", "as_json", is_flag=True, help="print JSON (as GET /api/usage, with ids: ?ids=)")
 @click.pass_obj
-def top(obj: Context, show_all: bool, as_json: bool) -> None:
-    """Memory and cpu of each island's server against its memory limit (kubectl top, one call)."""
+def top(obj: Context, island_ids: tuple[str, ...], show_all: bool, as_json: bool) -> None:
+    """Memory and cpu of each island's server against its memory limit (kubectl top, one call).
+    With ids, only those islands (absent or deleted ones are left out)."""
+    from island_ssh.service.usage import live_rows, parse_island_ids
+    ids = parse_island_ids(island_ids, "ID") if island_ids else None  # refused before any connection
     service = obj.runtime().service
-    rows = [r for r in service.list() if r.state != FREE_STATE]
+    rows = live_rows(service, ids)
     listing = service.usage.usage_all(rows=rows)
     if as_json:
         click.echo(dumps(listing))
         return
     if not listing["available"]:
         click.echo(safe(f"usage not available: {listing['reason']}"))
-    items = [u for u in listing["islands"] if show_all or u["state"] in core.RUNNING_STATES or u["oom_killed"]]
+    # islands asked for by id are shown whatever their state: the operator named them
+    items = [u for u in listing["islands"]
+             if show_all or ids or u["state"] in core.RUNNING_STATES or u["oom_killed"]]
     if not items:
-        click.echo("no running islands")
+        click.echo("no such islands" if ids else "no running islands")
         return
     owners = {r.island_id: r.owner for r in rows}
     click.echo(f"{'ID':>5}  {'STATE':<10} {'OWNER':<12} {'MEMORY':>8} {'LIMIT':>7} {'%':>4} {'CPU':>6}  NOTE")

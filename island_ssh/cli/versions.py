@@ -1,6 +1,7 @@
 """``island-ssh versions``: the code each island mounted against its branch's current version (issue 15).
 
     island-ssh versions              # each branch's current version (per node), then every island's
+    island-ssh versions 3 5          # the same with only those islands (as GET /api/branches?ids=3,5)
     island-ssh versions --check      # read the version file on every node of every branch now first
     island-ssh versions --outdated   # only the islands running older code
     island-ssh versions --json
@@ -19,13 +20,17 @@ from island_ssh.cli.output import dumps, safe, when_text
 
 
 @click.command()
+@click.argument("island_ids", nargs=-1, metavar="[ID]...")
 @click.option("--check", "check_now", is_flag=True, help="read every branch's version file now")
 @click.option("--outdated", "only_outdated", is_flag=True, help="only the islands running older code")
-@click.option("--json", "as_json", is_flag=True, help="print JSON (keys stable for scripts)")
+@click.option("--json", "as_json", is_flag=True, help="print JSON (keys stable for scripts; as GET /api/branches)")
 @click.pass_obj
-def versions(obj: Context, check_now: bool, only_outdated: bool, as_json: bool) -> None:
-    """Code versions: what each island mounted at start, and which run older code than their branch."""
-    report = obj.runtime().service.code_versions.report(refresh="force" if check_now else "auto")
+def versions(obj: Context, island_ids: tuple[str, ...], check_now: bool, only_outdated: bool, as_json: bool) -> None:
+    """Code versions: what each island mounted at start, and which run older code than their branch.
+    With ids, only those islands (absent or deleted ones are left out); the branches stay whole."""
+    from island_ssh.service.usage import parse_island_ids
+    ids = parse_island_ids(island_ids, "ID") if island_ids else None  # refused before any connection
+    report = obj.runtime().service.code_versions.report(refresh="force" if check_now else "auto", ids=ids)
     if only_outdated:
         report["islands"] = [i for i in report["islands"] if i["code_version"]["outdated"]]
     if as_json:
@@ -42,7 +47,7 @@ def versions(obj: Context, check_now: bool, only_outdated: bool, as_json: bool) 
             click.echo("    no ready island to read it through")
     items = report["islands"]
     if not items:
-        click.echo("no outdated islands" if only_outdated else "no islands")
+        click.echo("no outdated islands" if only_outdated else "no such islands" if ids else "no islands")
         return
     click.echo(f"{'ID':>5}  {'OWNER':<12} {'BRANCH':<8} {'NODE':<14} {'CODE':<24} NOTE")
     for i in items:

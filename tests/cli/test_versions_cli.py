@@ -28,8 +28,8 @@ class Obj:
 
         class CodeVersions:
             @staticmethod
-            def report(refresh):
-                outer.asked.append(refresh)
+            def report(refresh, ids=None):
+                outer.asked.append(refresh if ids is None else (refresh, ids))
                 return json.loads(json.dumps(REPORT))
 
         class Service:

@@ -57,6 +57,10 @@ def test_memory_shows_turns_orange_past_the_warning_and_names_the_oom_kill(serve
     until(d, lambda d: d.find_elements(By.CSS_SELECTOR, usage_td + ".warning"), WAIT, "the table's orange Memory cell")
     assert d.find_element(By.CSS_SELECTOR, usage_td).text.endswith("%)")  # "215Mi (84%)": the table is narrow
     assert "/ 256Mi (" in d.find_element(By.CSS_SELECTOR, usage_td + " .mem").get_attribute("title")
+    # the table's poll asks for the rows it shows (GET /api/usage?ids=...), not for every island
+    urls = d.execute_script("return performance.getEntriesByType('resource').map(function (e) { return e.name; })")
+    polls = [u.partition("?")[2] for u in urls if "/api/usage" in u]
+    assert polls and all(q.startswith("ids=") and str(row.island_id) in q[4:].split(",") for q in polls), polls
     shot(d, "islands-usage")
 
     d.get(f"{server}/islands/{row.island_id}")

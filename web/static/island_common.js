@@ -162,29 +162,49 @@
     setTimeout(once, 3000);
   };
 
-  /* Cells of the islands table filled from one list polled for all islands (usage, code versions):
-     GET <api>/<path> -> {"islands": [{id, ...}]}; each poll repaints every td.<cellClass> with
-     paint(cell, pick(item)); a live update that rebuilds a row paints only that row's cell. */
+  /* Cells of the islands table filled from one list polled for the rows the table shows (usage,
+     code versions): GET <api>/<path>?ids=<the shown rows' ids> -> {"islands": [{id, ...}]}, so a
+     poll costs one page however many islands there are; each poll repaints every td.<cellClass>
+     with paint(cell, pick(item)). A live update that rebuilds a row paints only that row's cell;
+     rows of ids the last poll did not ask for (another page, an island entering this one) bring
+     the next poll forward, once for the whole redraw. */
   Island.pollCells = function (cellClass, path, pick, paint, refresh) {
     var table = document.querySelector("#islands tbody");
     if (!table) return;
-    var byId = new Map();
+    var byId = new Map(), asked = new Set(), started = false, soon = 0, sent = 0, answered = 0;
+    var url = Island.apiBase.replace(/\/islands$/, "") + path;
     var paintCell = function (cell) { paint(cell, byId.get(Number(cell.dataset.id))); };
+    var shownIds = function () {
+      var ids = new Set();
+      table.querySelectorAll("td." + cellClass).forEach(function (cell) { ids.add(Number(cell.dataset.id)); });
+      return Array.from(ids).sort(function (a, b) { return a - b; });
+    };
     var poll = function () {
-      Island.api("GET", Island.apiBase.replace(/\/islands$/, "") + path).then(function (data) {
+      clearTimeout(soon);
+      soon = 0;
+      var ids = shownIds(), mine = ++sent;
+      asked = new Set(ids);
+      if (!ids.length) { byId = new Map(); return; } // an empty page asks nothing
+      Island.api("GET", url + "?ids=" + ids.join(",")).then(function (data) {
+        if (mine < answered) return; // a newer poll already answered
+        answered = mine;
         byId = new Map(data.islands.map(function (item) { return [item.id, pick(item)]; }));
         table.querySelectorAll("td." + cellClass).forEach(paintCell);
       }, function () {});
     };
     new MutationObserver(function (records) {
+      var unasked = false;
       records.forEach(function (record) {
         record.addedNodes.forEach(function (tr) {
           var cell = tr.querySelector && tr.querySelector("td." + cellClass);
-          if (cell) paintCell(cell);
+          if (!cell) return;
+          paintCell(cell);
+          if (!asked.has(Number(cell.dataset.id))) unasked = true;
         });
       });
+      if (unasked && started && !soon) soon = setTimeout(poll, 300);
     }).observe(table, { childList: true });
-    Island.afterTable(function () { poll(); setInterval(poll, refresh); });
+    Island.afterTable(function () { started = true; poll(); setInterval(poll, refresh); });
   };
 
   /* Live transitions: server-sent events, polling while they are unavailable.

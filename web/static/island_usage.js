@@ -1,7 +1,8 @@
 /* Resource use (issue 15): "mem 412Mi / 1Gi (40%) · cpu 12m", orange past islands.memory_warning,
    the OOMKilled reason linked to its limit ("killed: out of memory at 1Gi"). The island page reads
-   GET /api/islands/<id>/usage; the table reads GET /api/usage (one poll for all islands, shared by
-   the server for islands.usage_cache_seconds) and fills each row's td.usage. */
+   GET /api/islands/<id>/usage; the table reads GET /api/usage?ids=<its rows> (the server's one
+   metrics poll for all islands, shared for islands.usage_cache_seconds, answered for the rows the
+   page shows) and fills each row's td.usage. */
 (function () {
   "use strict";
   var I = window.Island;

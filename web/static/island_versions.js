@@ -1,8 +1,8 @@
 /* Code versions (issue 15): the code each island mounted at start, with an "outdated" badge when
    its branch's nodes hold another version now ("older code: abc123, branch weekly is at def456").
-   The table reads GET /api/branches (one poll for all islands; the server answers its stored
-   readings without waiting on kubectl) and fills each row's td.codever; the island page reads
-   GET /api/islands/<id> ("code_version"). */
+   The table reads GET /api/branches?ids=<its rows> (one poll for the rows the page shows; the
+   server answers its stored readings without waiting on kubectl) and fills each row's td.codever;
+   the island page reads GET /api/islands/<id> ("code_version"). */
 (function () {
   "use strict";
   var I = window.Island;
