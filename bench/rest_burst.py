@@ -2,6 +2,7 @@
 """REST burst: N islands launched through `POST /api/islands` at once on the sandbox -> all ready.
 
     .venv/bin/python bench/rest_burst.py [--sizes 500 1000] [--json]
+        [--server-side-apply true|false|auto] [--apply-parallel N]   (default: conf/island.yaml's)
 
 Each size on a fresh cluster sandbox (three 64Gi nodes, real sshd + kubectl 1.35 as the master,
 every pod's two containers real processes: the stand-in game server under libfaketime, its entry
@@ -174,7 +175,7 @@ def check_islands(env, ids: list[int]) -> list[str]:
     return problems
 
 
-def burst(n: int, show=None, kube: dict | None = None) -> dict:
+def burst(n: int, show=None, kube: dict | None = None, islands: dict | None = None) -> dict:
     """One size on its own sandbox and database, measured and checked; ``show(result)`` runs
     before the teardown."""
     from island_ssh.testing.mariadb import find_or_start_mariadb
@@ -189,7 +190,7 @@ def burst(n: int, show=None, kube: dict | None = None) -> dict:
         db.create_database(db_name)
         try:
             web_port = free_port()
-            settings = sandbox_settings(box.info, db.settings(db_name), web_port, islands=ISLANDS,
+            settings = sandbox_settings(box.info, db.settings(db_name), web_port, islands={**ISLANDS, **(islands or {})},
                                         web={"users": {TOKEN: "loader"}, "admins": ["loader"]},
                                         tracker={"restart_backoff": 0.2, "restart_backoff_max": 1.0}, kube=kube)
             with running_product(settings, web_port) as runtime:
@@ -273,7 +274,10 @@ def _measure(env, box, n: int) -> dict:
     cpu = {k: cpu1[k] - cpu0[k] for k in cpu0}
     cpu["rest of the machine (other work)"] = cpu["machine"] - sum(v for k, v in cpu.items() if not k.startswith(
         "machine") and k != "MariaDB (shared)")
-    return {"n": n, "posts_s": posts, "applied_s": applied, "ready_s": ready, "checked": len(ids),
+    mode = (f"{'server-side' if env.kubectl.server_side_apply() else 'client-side'} apply, "
+            f"batches of <= {env.settings.islands.apply_batch_max} in <= {env.settings.islands.apply_parallel} "
+            f"parts at once")
+    return {"n": n, "apply_mode": mode, "posts_s": posts, "applied_s": applied, "ready_s": ready, "checked": len(ids),
             "applies": len(applies), "kubectl_apply_s": sum(applies), "id_range": id_range, "refused_status": refused,
             "phases": {"POST -> pod in the API server": phase(None, "created"),
                        "pod in the API server -> running": phase("created", "starting"),
@@ -287,7 +291,7 @@ def show(r: dict) -> None:
     n = r["n"]
     print(f"\n{n} islands: POSTs answered {r['posts_s']:.1f} s, applied {r['applied_s']:.1f} s "
           f"({r['applies']} kubectl applies, {r['kubectl_apply_s']:.1f} s summed), all ready {r['ready_s']:.1f} s; "
-          f"{r['checked']} checked (state, history, pod, registration)"
+          f"{r['checked']} checked (state, history, pod, registration); {r['apply_mode']}"
           + (f"; id range of {r['id_range']} full, one more POST -> {r['refused_status']}" if r["refused_status"] else ""))
     for name, p in r["phases"].items():
         print(f"  {name:40s} p50 {p['p50_s']:6.2f} s  max {p['max_s']:6.2f} s")
@@ -302,8 +306,11 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON document at the end")
     parser.add_argument("--server-side-apply", choices=["true", "false", "auto"],
                         help="kube.server_side_apply for the product (default: conf/island.yaml's)")
+    parser.add_argument("--apply-parallel", type=int,
+                        help="islands.apply_parallel for the product (default: conf/island.yaml's)")
     args = parser.parse_args()
     kube = {"server_side_apply": args.server_side_apply} if args.server_side_apply else None
+    islands = {"apply_parallel": args.apply_parallel} if args.apply_parallel else None
     import logging
     import signal
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth is N": the burst itself
@@ -311,7 +318,7 @@ def main() -> int:
     print(f"{time.strftime('%Y-%m-%d %H:%M %Z')}  {machine()}", flush=True)
     results = []
     for n in args.sizes:
-        results.append(burst(n, show, kube))
+        results.append(burst(n, show, kube, islands))
     small, big = results
     ratio = big["ready_s"] / small["ready_s"]
     goal = next((r for r in results if r["n"] == GOAL_N), None)

@@ -61,8 +61,11 @@ def test_a_launched_island_notifies_ready_and_a_failing_one_failed_with_its_reas
     # each once, and recorded as delivered
     kinds = [(b["id"], b["kind"]) for b in receiver.bodies("/ok")]
     assert kinds.count((good.island_id, "ready")) == 1 and kinds.count((bad.island_id, "failed")) == 1
-    states = {(r.island_id, r.event): r.state for r in NotifyStore(env.store).recent(50)}
-    assert states[(good.island_id, "ready")] == states[(bad.island_id, "failed")] == "delivered"
+    # the receiver has the body before the worker records its answer: wait for the record
+    def states():
+        return {(r.island_id, r.event): r.state for r in NotifyStore(env.store).recent(50)}
+    wait_for(lambda: states().get((good.island_id, "ready")) == states().get((bad.island_id, "failed")) == "delivered",
+             30, f"both notifications recorded as delivered (now {states()})")
     env.service.delete(good.island_id, user=User(id="u-root", name="王管理", is_admin=True))  # the owner hears
     gone = received(receiver, good.island_id, "deleted-by-other")
     assert gone["text"] == f"island {good.island_id} (刘电波, dev) was deleted by 王管理 (u-root)"
