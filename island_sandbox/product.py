@@ -95,12 +95,10 @@ class ProductEnv:
     def delete_every_pod(self, timeout: float = 120.0) -> None:
         """Force-delete every managed pod and wait until none is listed, allowing ``timeout``
         seconds plus one a pod for each step. Rows are not touched: the tracker records it."""
-        names = sorted({p["metadata"]["name"] for p in self.managed_pods()})
-        if names:
-            # --wait=false: kubectl's own wait watches one pod after another (~0.6 s each, minutes
-            # for a burst's hundreds); the listing below waits for all of them at once
-            self.kubectl.run("delete", "pod", *names, "--grace-period=0", "--force", "--wait=false",
-                             "--ignore-not-found=true", timeout=timeout + len(names))
+        names = [p["metadata"]["name"] for p in self.managed_pods()]
+        failed = self.kubectl.delete_pods(names, grace_period=0, force=True, wait=False, timeout=timeout)
+        if failed:
+            raise next(iter(failed.values()))
         wait_for(lambda: not self.managed_pods(), timeout + len(names), "every managed pod gone")
 
 

@@ -18,6 +18,7 @@ import shlex
 import threading
 import urllib.parse
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable, Protocol
 
 
@@ -34,6 +35,13 @@ from island_ssh.observe import metrics
 from island_ssh.core.manifests import to_wire
 from island_ssh.core.token_secret import TOKEN_KEY, token_secret_name
 from island_ssh.core.names import GENERATION_LABEL, ID_LABEL, MANAGED_SELECTOR, SERVICE_WORK, USER_READ
+
+
+DELETE_CHUNK = 5
+"""Pods per `kubectl delete` of a bulk delete: 10 requests (a DELETE and a wait each), kubectl's
+own burst, so no request waits for its 5-a-second limiter."""
+DELETE_AT_ONCE = 3
+"""kubectl processes of one bulk delete running at once (each on its own channel of the pool)."""
 
 
 class Shell(Protocol):
@@ -143,6 +151,34 @@ class Kubectl:
         except NotFound:
             return False
         return True
+
+    def delete_pods(self, names: Iterable[str], grace_period: int | None = None, force: bool = False,
+                    wait: bool = True, timeout: float = 120.0, at_once: int = DELETE_AT_ONCE) -> dict[str, Exception]:
+        """Delete many pods (gone ones are fine): ``DELETE_CHUNK`` names per kubectl, ``at_once``
+        kubectl processes at a time on the pool's channels. kubectl limits its own requests to 5 a
+        second after a burst of 10 (client-go's default; measured: one kubectl deleting 40 pods
+        with --wait took 12 s, chunks of 5 three at a time 0.66 s); a delete with --wait costs two
+        requests a pod. Every chunk runs; returns {pod: error} for the pods of the chunks that
+        failed (their fate unknown: the caller retries or reports them)."""
+        names = sorted({n for n in names if n})
+        grace = self.settings.delete_grace_period if grace_period is None else grace_period
+        flags = [f"--grace-period={grace}", f"--wait={'true' if wait else 'false'}", "--ignore-not-found=true"]
+        if force:
+            flags.append("--force")
+        chunks = [names[i:i + DELETE_CHUNK] for i in range(0, len(names), DELETE_CHUNK)]
+
+        def delete(chunk: list[str]) -> Exception | None:
+            try:
+                self.run("delete", "pod", *chunk, *flags, timeout=timeout)
+            except Exception as exc:  # noqa: BLE001 - every chunk runs; the caller sees each failure
+                return exc
+            return None
+        if len(chunks) <= 1 or at_once <= 1:
+            errors = [delete(chunk) for chunk in chunks]
+        else:
+            with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="kubectl-delete") as pool:
+                errors = list(pool.map(delete, chunks))
+        return {name: error for chunk, error in zip(chunks, errors) if error is not None for name in chunk}
 
     def delete_token_secret(self, island_id: int, generation: int | None = None, timeout: float = 60.0) -> bool:
         """Delete the island's token Secret (core.token_secret); False when there was none.

@@ -119,24 +119,17 @@ class Executor:
             audit.record_many(Actor.system("recover"), entries)
 
     def _delete_pods(self, names: list) -> dict[str, str]:
-        """Delete in one kubectl call, waiting for them to be gone (their host ports are then
-        free for the released ids); on failure, one by one. Returns {pod: error} of failures."""
-        names = sorted({n for n in names if n})
-        if not names:
-            return {}
-        grace = str(self.settings.kube.delete_grace_period)
-        try:
-            self.kubectl.run("delete", "pod", *names, f"--grace-period={grace}", "--wait=true",
-                             "--ignore-not-found=true", timeout=120.0 + len(names))
-            return {}
-        except IslandError:
-            failures = {}
-            for name in names:
-                try:
-                    self.kubectl.delete_pod(name, wait=True, timeout=120.0)
-                except IslandError as exc:
-                    failures[name] = exc.message
-            return failures
+        """Delete them all, waiting for them to be gone (their host ports are then free for the
+        released ids): a few kubectl at once, a few pods each (Kubectl.delete_pods); the pods of a
+        failed kubectl again one by one. Returns {pod: error} of failures."""
+        failed = self.kubectl.delete_pods(names, wait=True, timeout=120.0)
+        failures = {}
+        for name in sorted(failed):
+            try:
+                self.kubectl.delete_pod(name, wait=True, timeout=120.0)
+            except IslandError as exc:
+                failures[name] = exc.message
+        return failures
 
     def _reapply(self, actions: list[Action]) -> dict[int, Outcome]:
         """Every reapply in ONE resume (one pod listing, one kubectl apply): the same path a

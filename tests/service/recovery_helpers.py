@@ -84,10 +84,7 @@ def live_pods(env) -> list[dict]:
 
 def clear_cluster(env) -> None:
     """Remove every island pod and release every island row, without needing the tracker."""
-    names = sorted(pod_names(env))
-    if names:
-        env.kubectl.run("delete", "pod", *names, "--grace-period=0", "--wait=true", "--ignore-not-found=true",
-                        timeout=120)
+    assert not env.kubectl.delete_pods(pod_names(env), grace_period=0, wait=True, timeout=120)
     wait_for(lambda: not pod_names(env), 60, "all island pods gone")
     env.kubectl.run("delete", "secret", "-l", MANAGED_SELECTOR, "--ignore-not-found=true", timeout=120)
     for row in env.store.active():

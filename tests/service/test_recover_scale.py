@@ -96,7 +96,7 @@ def scenario(store, settings):
     """Rows and pods for each kind of GROUPS; {island_id: kind}."""
     kube = FakeKubectl()
 
-    def delete(call):  # the executor's one `kubectl delete pod A B ...` of the expired islands' pods
+    def delete(call):  # the executor's `kubectl delete pod A B ...` (a few names each) of the expired islands' pods
         argv = shlex.split(call.command)
         for name in argv[argv.index("pod") + 1:]:
             if not name.startswith("--"):
