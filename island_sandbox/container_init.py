@@ -1,12 +1,13 @@
 """Inside a fresh mount+PID(+UTS) namespace, build the container's view and exec its command.
 
-Run by the sandbox kubelet as ``unshare --mount --pid --uts --fork --mount-proc -- python -I -S
-container_init.py``; it is PID 1 of the new PID namespace and replaces itself with the container's
-command. Standard library only (it runs before anything else, with isolated flags). Its spec comes
-in ISLAND_SANDBOX_CONTAINER_SPEC as base64 of ``marshal.dumps`` (the kubelet's interpreter is ours,
-so the format matches; json would import re and enum, 10 ms of CPU on every container start); it
-tells the kubelet "ok" or "error <Reason> <message>" on the file descriptor named by
-ISLAND_SANDBOX_STATUS_FD, then execs.
+It runs as PID 1 of the new PID namespace and replaces itself with the container's command, in
+one of two ways: in a clone of the fork server (zygote.py, which imports this module once and calls
+``run`` in each clone), or, on the old path, as ``unshare --mount --pid --uts --fork --mount-proc
+-- python -I -S container_init.py`` with its spec in ISLAND_SANDBOX_CONTAINER_SPEC as base64 of
+``marshal.dumps`` (the kubelet's interpreter is ours, so the format matches; json would import re
+and enum, 10 ms of CPU on every container start). Standard library only (it runs before anything
+else, with isolated flags). It tells the kubelet "ok" or "error <Reason> <message>" on the status
+descriptor, then execs with default signal dispositions.
 
 Mount points that do not exist (``/home/server``, ``/usr/lib64/faketime/...``) are made without
 touching the host: the deepest existing ancestor gets an overlay whose upper layer lives on a
@@ -16,6 +17,7 @@ layer) and another /dev/shm, so each container has its own clock file and its ow
 shared-memory segments.
 """
 
+import _signal  # not signal: that one imports enum, milliseconds of CPU on every container start
 import binascii
 import ctypes
 import marshal
@@ -179,14 +181,28 @@ def decode_spec(text):
     return marshal.loads(binascii.a2b_base64(text))
 
 
-def main():
-    log_fd = int(os.environ.pop("ISLAND_SANDBOX_LOG_FD"))
+def reset_signals():
+    """Default dispositions and an empty mask for the command, as a fresh process has them: an
+    ignored signal stays ignored across exec, and Python ignores SIGPIPE and SIGXFSZ (a container
+    writing to a closed pipe must die of SIGPIPE, not loop on EPIPE)."""
+    for sig in _signal.valid_signals():
+        if sig not in (_signal.SIGKILL, _signal.SIGSTOP):
+            try:
+                _signal.signal(sig, _signal.SIG_DFL)
+            except (OSError, ValueError):  # the C library's own real-time signals
+                pass
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, ())
+
+
+def run(spec, status_fd, log_fd, prepare=None):
+    """Set up and exec; returns an exit code only when that failed. ``prepare`` (the fork server's
+    part: /proc, session) runs first, its failures reported like the setup's."""
     os.dup2(log_fd, 1)  # the container's log: our setup errors and then the command's output
     os.dup2(log_fd, 2)
     os.close(log_fd)
-    spec = decode_spec(os.environ.pop("ISLAND_SANDBOX_CONTAINER_SPEC"))
-    status_fd = int(os.environ.pop("ISLAND_SANDBOX_STATUS_FD"))
     try:
+        if prepare is not None:
+            prepare()
         executable = build(spec)
         limit_capabilities(spec.get("capabilities"))
     except SetupError as exc:
@@ -200,11 +216,19 @@ def main():
     os.write(status_fd, b"ok\n")
     os.close(status_fd)
     sys.stdout.flush()
+    reset_signals()
     try:
         os.execve(executable, spec["argv"], spec["env"])
     except OSError as exc:
         sys.stderr.write(f"sandbox: exec {executable}: {exc.strerror}\n")
         return 128
+
+
+def main():
+    log_fd = int(os.environ.pop("ISLAND_SANDBOX_LOG_FD"))
+    spec = decode_spec(os.environ.pop("ISLAND_SANDBOX_CONTAINER_SPEC"))
+    status_fd = int(os.environ.pop("ISLAND_SANDBOX_STATUS_FD"))
+    return run(spec, status_fd, log_fd)
 
 
 if __name__ == "__main__":
