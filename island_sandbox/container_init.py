@@ -205,6 +205,8 @@ def run(spec, status_fd, log_fd, prepare=None):
             prepare()
         executable = build(spec)
         limit_capabilities(spec.get("capabilities"))
+        if spec.get("nice"):
+            os.setpriority(os.PRIO_PROCESS, 0, spec["nice"])  # inherited by all the command starts
     except SetupError as exc:
         os.write(status_fd, f"error {exc.reason} {exc}\n".encode())
         sys.stderr.write(f"sandbox: {exc}\n")

@@ -33,6 +33,13 @@ from island_sandbox.probes import run_readiness, tcp_check
 from island_sandbox.shm import remove_faketime_leftovers
 
 log = logging.getLogger(__name__)
+CONTAINER_NICE = int(os.environ.get("ISLAND_SANDBOX_CONTAINER_NICE", "10"))
+"""Every container's processes run at this nice value (0-19). On a real cluster the pods run on
+the nodes' own cores, apart from the API server, the master's sshd and kubectl, MySQL and the
+management server; here all of them share one machine's cores, and a burst of pods starting
+(entry scripts, game servers) would take the cores the control plane needs to answer, which no
+real cluster does to its management host. A real kubelet puts pods below the system slices in
+its cgroup tree (kubepods, cpu.shares by request) for the same reason. 0 turns it off."""
 HELPER_PATIENCE = 1.0  # seconds a cancelled helper task gets before it is cancelled again
 HELPER_ATTEMPTS = 5
 
@@ -263,7 +270,7 @@ class Kubelet:
             raise runtime.LaunchError("CreateContainerError", str(exc)) from None
         plan = runtime.LaunchPlan(container_id=container_id, argv=argv, env=env, working_dir=c.working_dir,
                                   log_path=c.log_path, binds=binds, hostname=facts.name[:63],
-                                  cgroup_procs=cgroup_procs, capabilities=c.capabilities)
+                                  cgroup_procs=cgroup_procs, capabilities=c.capabilities, nice=CONTAINER_NICE)
         return plan, probe_spec(c.spec.get("readinessProbe"), c.spec, self.node.ip)
 
     async def _plan_when_configurable(self, pod: _Pod, c: _Container, image: ImageConfig, container_id: str,

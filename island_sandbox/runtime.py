@@ -80,6 +80,9 @@ class LaunchPlan:
     cgroup_procs: str | None = None
     capabilities: tuple[int, ...] | None = None
     """Capability numbers the command keeps (island_sandbox.capabilities); None keeps all (tests)."""
+    nice: int = 0
+    """The container's scheduling priority (0 = the kubelet's own, 19 the lowest; kubelet.py's
+    CONTAINER_NICE says why pods run lower)."""
 
     def init_spec(self) -> dict:
         return {
@@ -89,6 +92,7 @@ class LaunchPlan:
             "working_dir": self.working_dir,
             "hostname": self.hostname,
             "cgroup_procs": self.cgroup_procs,
+            "nice": self.nice,
             "binds": [{"source": b.source, "target": b.target, "read_only": b.read_only} for b in self.binds],
         }
 

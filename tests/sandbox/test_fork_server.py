@@ -213,3 +213,18 @@ def test_a_launch_cancelled_before_its_pid_came_leaves_no_container(tmp_path):
         return our_children() - before, server.usable
     left, usable = run(scenario())
     assert left == set() and usable
+
+
+@BOTH
+def test_the_container_runs_at_the_nice_value_it_was_given_and_its_children_too(tmp_path, fork_server):
+    # field 19 of /proc/PID/stat is the nice value; the inner sh is a child of the command
+    argv = ["sh", "-c", "cut -d' ' -f19 /proc/self/stat; sh -c \"cut -d' ' -f19 /proc/self/stat\""]
+
+    async def scenario(nice):
+        container = await runtime.launch(plan(tmp_path, argv, nice=nice), fork_server=fork_server)
+        return await container.wait()
+    assert run(scenario(10)) == 0
+    assert (tmp_path / "c.log").read_text().split() == ["10", "10"]
+    (tmp_path / "c.log").unlink()
+    assert run(scenario(0)) == 0
+    assert (tmp_path / "c.log").read_text().split() == [str(os.getpriority(os.PRIO_PROCESS, 0))] * 2
