@@ -441,7 +441,8 @@ class Kubelet:
         return [p.uid for p in self._pods.values() if (p.namespace, p.name) == (namespace, name)]
 
     def host_pids(self, namespace: str, name: str, uid: str | None = None) -> dict[str, list[int]]:
-        """Host PIDs of each running container: unshare, the namespace's init and its descendants."""
+        """Host PIDs of each running container: the process the kubelet waits on (the init itself
+        from the fork server, ``unshare`` on the old path), then the init and its descendants."""
         pod = self._pod(namespace, name, uid)
         return {c.record.name: [c.process.proc.pid, *process_tree(c.process.init_pid)]
                 for c in pod.containers if c.process is not None and c.process.exit_code is None}

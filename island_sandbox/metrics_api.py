@@ -14,7 +14,8 @@ kubelet that knows its host PIDs; a finished or pending pod is not (metrics-serv
 metrics.k8s.io "NS/NAME" not found").
 
 Values, per container, from the kubelet's host PIDs of the container (its namespace's init and
-descendants; the ``unshare`` parent is the sandbox's, not the container's):
+descendants; the first host PID, the process the kubelet waits on, is left out: ``unshare`` on the
+old path is the sandbox's, not the container's, and from the fork server it is the init again):
   * memory: VmRSS (``/proc/PID/status``) summed, as whole ``Ki`` ("53248Ki", the kubelet's
     working set in metrics-server's answers);
   * cpu: the rate of utime+stime+cutime+cstime (``/proc/PID/stat``, clock ticks) over the window

@@ -27,6 +27,17 @@ def chromium_available() -> bool:
     return os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)
 
 
+def skip_module_without_chromium() -> None:
+    """At a browser test module's top: skip the whole module, saying what to install, when selenium
+    or Debian's chromium and chromium-driver are missing."""
+    import pytest
+
+    pytest.importorskip("selenium.webdriver")
+    if not chromium_available():
+        pytest.skip("Debian's chromium and chromium-driver are needed (apt-get install chromium chromium-driver)",
+                    allow_module_level=True)
+
+
 @contextlib.contextmanager
 def chromium(*, downloads: str | None = None, page_load_timeout: float = 30, script_timeout: float = 10,
              window: str = "1440,900") -> Iterator[Any]:

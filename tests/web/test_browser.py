@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.island import ask_time
-from island_ssh.testing.browser import chromium, chromium_available, serving
+from island_ssh.testing.browser import chromium, skip_module_without_chromium, serving
 from island_ssh_web import create_app
 from web_support import LIU, wait_for, web_settings
 
@@ -24,10 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("ISLAND_SSH_ARTIFACTS", REPO / "build" / "artifacts")) / "web"
 DOCS_SHOTS = REPO / "docs" / "screenshots"
 
-webdriver = pytest.importorskip("selenium.webdriver")
-if not chromium_available():
-    pytest.skip("Debian's chromium and chromium-driver are needed (apt-get install chromium chromium-driver)",
-                allow_module_level=True)
+skip_module_without_chromium()
 
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402

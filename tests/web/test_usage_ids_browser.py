@@ -11,7 +11,7 @@ import json
 import pytest
 
 from island_ssh.core.tokens import hash_token
-from island_ssh.testing.browser import chromium, chromium_available, serving
+from island_ssh.testing.browser import chromium, skip_module_without_chromium, serving
 from island_ssh.testing.fakes import result
 from island_ssh_web import create_app
 from web_support import LIU, service_without_cluster, wait_for, web_settings
@@ -21,10 +21,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.alone]
 ISLANDS = 120
 PER_PAGE = 50
 
-webdriver = pytest.importorskip("selenium.webdriver")
-if not chromium_available():
-    pytest.skip("Debian's chromium and chromium-driver are needed (apt-get install chromium chromium-driver)",
-                allow_module_level=True)
+skip_module_without_chromium()
 
 from selenium.webdriver.common.by import By  # noqa: E402
 
