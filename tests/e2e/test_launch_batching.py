@@ -61,6 +61,21 @@ def in_thread(call, *args, **kwargs):
     return thread, box
 
 
+def take_the_next_ids_name(env, owner: str):
+    """The id the next launch gets (allocated and released: the lowest free id comes back), and a
+    leftover pod of an earlier generation holding that island's name for ``owner``, with another
+    command: applying the new pod over it changes an immutable field, which is refused."""
+    probe = env.store.allocate(owner="probe", branch="dev", pod_name_fn=lambda i: f"probe-{i}",
+                               overrides={}, token_hash="a" * 64, settings=env.settings.islands)
+    env.store.release(probe.island_id, probe.generation, "TestProbe")
+    leftover = render_pod(IslandSpec(island_id=probe.island_id, owner=owner, branch="dev", token="L" * 24),
+                          env.settings.islands, env.settings.kube.namespace, load_template("pod"))
+    leftover["metadata"]["labels"][GENERATION_LABEL] = "999"
+    leftover["spec"]["containers"][0]["command"].append("--leftover")
+    env.kubectl.run("create", "-f", "-", stdin=json.dumps(leftover))
+    return probe, leftover
+
+
 def launch_in_thread(service, request):
     return in_thread(service.launch, request)
 
@@ -96,18 +111,7 @@ def test_one_failed_document_fails_only_its_own_launch(island_env):
         with HeldApply(env.kubectl) as held:
             lead = launch_in_thread(service, LaunchRequest(owner="lead", branch="weekly"))
             assert held.holding.wait(60)
-            # the id the next launch gets: allocate and release it (the lowest free id comes back)
-            probe = env.store.allocate(owner="probe", branch="dev", pod_name_fn=lambda i: f"probe-{i}",
-                                       overrides={}, token_hash="a" * 64, settings=env.settings.islands)
-            env.store.release(probe.island_id, probe.generation, "TestProbe")
-            # a leftover pod of an earlier generation holding that island's name, with another
-            # command: applying the new pod over it changes an immutable field, which is refused
-            leftover = render_pod(IslandSpec(island_id=probe.island_id, owner=victim_owner, branch="dev",
-                                             token="L" * 24), env.settings.islands, env.settings.kube.namespace,
-                                  load_template("pod"))
-            leftover["metadata"]["labels"][GENERATION_LABEL] = "999"
-            leftover["spec"]["containers"][0]["command"].append("--leftover")
-            env.kubectl.run("create", "-f", "-", stdin=json.dumps(leftover))
+            probe, leftover = take_the_next_ids_name(env, victim_owner)
             victim = launch_in_thread(service, LaunchRequest(owner=victim_owner, branch="dev"))
             wait_for(lambda: service._applies.queued == 1, 60, "the victim queued")
             bystander = launch_in_thread(service, LaunchRequest(owner="bystander", branch="dev"))
@@ -215,16 +219,7 @@ def test_a_failed_part_fails_only_the_launches_whose_pods_are_missing(island_env
         with HeldApply(env.kubectl) as held:
             lead = launch_in_thread(service, LaunchRequest(owner="lead", branch="weekly"))
             assert held.holding.wait(60)
-            probe = env.store.allocate(owner="probe", branch="dev", pod_name_fn=lambda i: f"probe-{i}",
-                                       overrides={}, token_hash="a" * 64, settings=env.settings.islands)
-            env.store.release(probe.island_id, probe.generation, "TestProbe")
-            # the victim's name is held by a pod with another command: its apply is refused
-            leftover = render_pod(IslandSpec(island_id=probe.island_id, owner="受害者", branch="dev",
-                                             token="L" * 24), env.settings.islands, env.settings.kube.namespace,
-                                  load_template("pod"))
-            leftover["metadata"]["labels"][GENERATION_LABEL] = "999"
-            leftover["spec"]["containers"][0]["command"].append("--leftover")
-            env.kubectl.run("create", "-f", "-", stdin=json.dumps(leftover))
+            probe, leftover = take_the_next_ids_name(env, "受害者")
             victim = launch_in_thread(service, LaunchRequest(owner="受害者", branch="dev"))
             wait_for(lambda: service._applies.queued == 1, 60, "the victim queued")
             others = []
