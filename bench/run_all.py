@@ -263,6 +263,26 @@ def read_live_pages(out: str) -> list[Figure]:
     ]
 
 
+def read_idle_check(out: str) -> list[Figure]:
+    doc = _last_json(out)
+    small, big = doc["results"][0], doc["results"][-1]
+    cpu = lambda run: run["cpu_master"] + run["cpu_sandbox"] + run["cpu_ours"]  # noqa: E731
+    capped = all(r["steady"]["probed"] <= r["cap"] and r["backlog"]["probed"] <= r["cap"] and
+                 r["after_launch"]["probed"] == 0 for r in doc["results"])
+    return [
+        Figure("idle_check", f"islands probed per run at {small['islands']} / {big['islands']} islands, "
+                             "every island (before) -> due ones (steady)",
+               f"{small['all']['probed']} / {big['all']['probed']} -> "
+               f"{small['steady']['probed']} / {big['steady']['probed']}",
+               "N x 1m / 10m, <= the cap", capped),
+        Figure("idle_check", f"CPU per run (a run a minute) at {big['islands']} islands, before -> steady",
+               f"{cpu(big['all']):.1f} -> {cpu(big['steady']):.1f} s", "5x less or better",
+               cpu(big["steady"]) * 5 <= cpu(big["all"])),
+        Figure("idle_check", f"overdue backlog at {big['islands']} islands (the run's cap)",
+               f"{big['backlog']['probed']} probed, {big['backlog']['seconds']:.1f} s", "", None),
+    ]
+
+
 BENCHES = [
     # name, script, args, quick args, reader, timeout (s)
     ("ssh_roundtrip", "ssh_roundtrip.py", [], ["--n", "200"], read_ssh, 600),
@@ -278,6 +298,7 @@ BENCHES = [
     ("islands_page", "islands_page.py", ["--json"], ["--json", "--requests", "10", "--rounds", "1"],
      read_islands_page, 1500),
     ("rest_burst", "rest_burst.py", ["--json"], ["--json", "--sizes", "50", "100"], read_rest_burst, 3600),
+    ("idle_check", "idle_check.py", ["--json"], ["--json", "--sizes", "10", "50"], read_idle_check, 2400),
     ("live_pages", "live_pages.py", ["--json"], ["--json", "--pages", "10", "50", "--islands", "50"],
      read_live_pages, 900),
 ]

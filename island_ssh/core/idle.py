@@ -326,3 +326,37 @@ def row_json(row) -> dict:
         record = replace(record, idle_since=None)
     return as_json(record, record.checked_at) if record.checked_at is not None else as_json(record, record.idle_since)
 
+
+
+# -- which islands a run probes ---------------------------------------------------------------
+PROBE_DIVISOR = 12
+"""``idle_probe_every: auto`` probes each island every idle_after / 12 (10 min at 2h): idleness is
+noticed at most that late, and the probe's cost follows islands / period, not islands x runs."""
+
+
+def probe_period(setting, *, idle_after: float, interval: float) -> float:
+    """``islands.idle_probe_every`` in seconds: ``auto`` is max(interval, idle_after / 12); a
+    duration is taken as given (a run still comes only every interval)."""
+    text = str(setting if setting is not None else "auto").strip().lower()
+    if text == "auto":
+        return max(interval, idle_after / PROBE_DIVISOR)
+    return duration_setting("idle_probe_every", text)
+
+
+def run_cap(ready: int, *, batch_max: int, interval: float, period: float) -> int:
+    """How many islands one run probes at most: twice the steady share (ready x interval / period),
+    so a backlog (a launch burst all due together) drains in a few runs, and never less than one
+    batch (one remote command's worth)."""
+    share = -(-2 * ready * interval // max(period, 1.0))
+    return max(int(batch_max), int(share))
+
+
+def due(candidates, *, now: datetime, period: float, cap: int) -> list:
+    """The islands a run probes: those whose last probe (``(key, last)``, last a datetime; None
+    for never) is at least ``period`` old, oldest first, at most ``cap`` of them. ``period`` is
+    shortened by 5% so an island probed by one run is due again at the run that comes one
+    period later, not one interval after that."""
+    ready = [(last, i, key) for i, (key, last) in enumerate(candidates)
+             if last is None or (now - last).total_seconds() >= 0.95 * period]
+    ready.sort(key=lambda t: (t[0] is not None, t[0] or now, t[1]))
+    return [key for _, _, key in ready[:max(0, cap)]]

@@ -190,6 +190,10 @@ class IslandSettings:
     """With idle_expire: how long after the idle warning a still idle island is deleted."""
     idle_check_interval: str = "1m"
     """How often the idle check runs (once across all workers; the recover job runs it too)."""
+    idle_probe_every: str = "auto"
+    """How often each island is probed at most: idleness is noticed up to this late. ``auto``:
+    max(idle_check_interval, idle_after / 12), 10 minutes at 2h; a run probes only the islands due
+    (oldest first), so the master's kubectl execs follow islands / this, not islands x runs."""
     idle_batch_max: int = 50
     """Pods probed per remote command (one SSH command runs this many kubectl execs on the master)."""
     code_version_file: str = "VERSION"

@@ -13,7 +13,9 @@ Why per batch and not one exec per node: that needs a node-level pod (a DaemonSe
 hostNetwork and hostPID) that island_ssh does not own and the RBAC file does not grant; with a
 per-pod network namespace on a real cluster, the node's own table would not show the pods'
 connections anyway. Exec into the island's own server container needs only the ``pods/exec``
-right island_ssh already has for clocks.
+right island_ssh already has for clocks. What keeps those execs few is the caller: a run probes
+only the islands due (islands.idle_probe_every, service/idle.py), about N / 10 a minute at the
+defaults, not every island every minute.
 
 Every value in the script is quoted (``shlex.quote``) or built from integers; the pod names come
 from our own rows.

@@ -1,13 +1,21 @@
 """Idle islands (issue 14): the batched check, its thread, the expiry, and what the faces show.
 
-``IslandService.idle`` is an IdleService. ``check_all()`` probes every ready island's server
-container through kube/idle_probe.py (one remote command per islands.idle_batch_max pods), moves
+``IslandService.idle`` is an IdleService. ``check_all()`` probes the ready islands that are DUE
+(core.idle.due: last probed at least islands.idle_probe_every ago, oldest first, at most
+core.idle.run_cap of them) through kube/idle_probe.py (one remote command per
+islands.idle_batch_max pods, one kubectl exec per pod on the master), moves
 each island's record with core.idle.advance, stores the batch in one transaction, and then, for
 islands that became idle: an audit entry (idle reaper, "idle"); with islands.idle_expire, the
 Notifier's "idle" warning (claimed once in MySQL), and idle_grace later, if still idle, the
 delete (reason IdleExpired). A run is claimed in MySQL (store/idle.py), so several web workers
-and the recover job run it once per islands.idle_check_interval; ``force`` runs it anyway
-(`island-ssh idle --check`).
+and the recover job run it once per islands.idle_check_interval; ``force`` runs it anyway and
+probes every ready island (`island-ssh idle --check`).
+
+Why not every island every run: each pod costs a kubectl exec on the master (a Go process and an
+exec session through the API server and kubelet, ~100 ms of CPU); at 500-1,000 islands a probe of
+all of them every minute took a core. idle_after is hours, so probing each island every
+idle_after / 12 notices idleness at most that late, and the execs per run are
+ready x interval / idle_probe_every (docs/benchmarks.md "Idle check").
 """
 
 from __future__ import annotations
@@ -27,7 +35,9 @@ log = logging.getLogger(__name__)
 
 RUN_NAME = "idle-check"
 GAP_INTERVALS = 3
-"""A check more than this many intervals after the last known one starts the quiet period anew."""
+"""A check more than this many probe periods (max(idle_check_interval, idle_probe_every)) after the
+last known one starts the quiet period anew: a gap is the check not running, not an island that
+simply was not due."""
 
 
 @dataclass
@@ -36,6 +46,9 @@ class IdleReport:
 
     ran: bool = True
     checked: int = 0
+    """Islands probed by this run."""
+    ready: int = 0
+    """Ready islands; those not probed were not due (or beyond the run's cap)."""
     unknown: dict[int, str] = field(default_factory=dict)
     active: list[int] = field(default_factory=list)
     idle: list[int] = field(default_factory=list)
@@ -46,7 +59,7 @@ class IdleReport:
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
-        return {"ran": self.ran, "checked": self.checked, "remote_commands": self.remote_commands,
+        return {"ran": self.ran, "checked": self.checked, "ready": self.ready, "remote_commands": self.remote_commands,
                 "active": self.active, "idle": self.idle, "became_idle": self.became_idle,
                 "warned": self.warned, "expired": self.expired,
                 "unknown": {str(k): v for k, v in sorted(self.unknown.items())}, "seconds": round(self.seconds, 3)}
@@ -54,7 +67,8 @@ class IdleReport:
     def lines(self) -> list[str]:
         if not self.ran:
             return ["idle check: ran by another worker less than islands.idle_check_interval ago (--check forces it)"]
-        out = [f"idle check: {self.checked} ready islands in {self.remote_commands} remote command(s), "
+        due = "" if self.ready <= self.checked else f" (of {self.ready}; the others not due)"
+        out = [f"idle check: {self.checked} ready islands{due} in {self.remote_commands} remote command(s), "
                f"{self.seconds:.2f} s: {len(self.active)} with players, {len(self.idle)} idle, "
                f"{len(self.unknown)} unknown"]
         for island_id, why in sorted(self.unknown.items()):
@@ -77,9 +91,16 @@ class IdleService:
         self.grace = core.duration_setting("idle_grace", getattr(s, "idle_grace", "30m"))
         self.interval = core.duration_setting("idle_check_interval", getattr(s, "idle_check_interval", "1m"))
         self.expire = bool(getattr(s, "idle_expire", False))
+        self.period = core.probe_period(getattr(s, "idle_probe_every", "auto"), idle_after=self.idle_after,
+                                        interval=self.interval)
         batch = getattr(s, "idle_batch_max", 50)
         if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 1000:
             raise ConfigError(f"islands.idle_batch_max: {batch!r}; a whole number from 1 to 1000")
+        self.batch_max = batch
+        # (island, generation) -> when a probe of it last came back unknown: it stays due in MySQL
+        # (checked_at moves only on a known answer), so this keeps a broken pod from heading every
+        # run's list; a hint for this worker's order only, not shared
+        self._tried: dict[tuple[int, int], datetime] = {}
         self.probe = IdleProbe(service.kubectl, SERVER_CONTAINER, batch_max=batch)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -90,13 +111,31 @@ class IdleService:
 
     # -- the check -----------------------------------------------------------------------------
     def check_all(self, force: bool = False) -> IdleReport:
-        """One batched check of every ready island (see the module docstring)."""
+        """One batched check of the ready islands that are due; ``force``: of every one."""
         if not self.enabled:
             return IdleReport(ran=False)
         now = self.store.idle.claim_run(RUN_NAME, self.interval, force=force)
         if now is None:
             return IdleReport(ran=False)
-        return self.check(self.service.list(states=["ready"]))
+        rows = [r for r in self.service.list(states=["ready"]) if r.pod_name and r.ports]
+        chosen = rows if force else self.due(rows, now)
+        report = self.check(chosen)
+        report.ready = len(rows)
+        return report
+
+    def due(self, rows, now: datetime) -> list:
+        """The rows a (not forced) run probes: core.idle.due over each island's last probe (its last
+        known check, else its ready time; or a later unknown one of this worker)."""
+        live = {(r.island_id, r.generation) for r in rows}
+        self._tried = {k: v for k, v in self._tried.items() if k in live}
+        by_key, candidates = {}, []
+        for row in rows:
+            key = (row.island_id, row.generation)
+            seen = [t for t in (core.record_of(row).checked_at or row.ready_at, self._tried.get(key)) if t is not None]
+            by_key[key] = row
+            candidates.append((key, max(seen) if seen else None))
+        cap = core.run_cap(len(rows), batch_max=self.batch_max, interval=self.interval, period=self.period)
+        return [by_key[k] for k in core.due(candidates, now=now, period=self.period, cap=cap)]
 
     def check(self, rows, now: datetime | None = None) -> IdleReport:
         """Check these ready rows (check_all's body; tests pass rows): what the probe saw counts at
@@ -108,17 +147,19 @@ class IdleService:
         before = sum(counter.values()) if counter is not None else 0
         seen = self.probe.observe([Target(r.island_id, r.pod_name, tuple(r.ports)) for r in rows]) if rows else {}
         report.remote_commands = (sum(counter.values()) - before) if counter is not None else 0
-        report.checked = len(rows)
+        report.checked = report.ready = len(rows)
         if now is None:
             now = self.store.idle.now()
         saves, fresh = [], []
-        max_gap = GAP_INTERVALS * self.interval + 60
+        max_gap = GAP_INTERVALS * max(self.interval, self.period) + 60
         for row in rows:
             prev = core.record_of(row)
             obs = seen.get(row.island_id)
             if obs is None or not obs.known:
                 report.unknown[row.island_id] = obs.error if obs else "not probed"
+                self._tried[(row.island_id, row.generation)] = now
                 continue
+            self._tried.pop((row.island_id, row.generation), None)
             new = core.advance(prev, obs, now=now, ready_at=row.ready_at, idle_after=self.idle_after, max_gap=max_gap)
             saves.append((row.island_id, row.generation, new))
             (report.active if obs.active else report.idle if new.idle else []).append(row.island_id)
@@ -206,6 +247,7 @@ class IdleService:
         return {"enabled": self.enabled, "idle_after": core.idle_text(self.idle_after) if self.enabled else "off",
                 "idle_after_seconds": self.idle_after, "expire": self.expire,
                 "grace_seconds": self.grace, "check_interval_seconds": self.interval,
+                "probe_every_seconds": self.period,
                 "now": _iso(now), "islands": items}
 
     # -- the thread of a long-running service ----------------------------------------------------

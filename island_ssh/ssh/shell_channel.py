@@ -159,6 +159,12 @@ class _TooMuchOutput(Exception):
         self.out, self.err = out, err
 
 
+def _shown(command: str, size: int = 200) -> str:
+    """A lost command as its message shows it: a long script (the idle probe's is ~15 KB) would
+    fill one log line; its first characters and its length tell which one it was."""
+    return command if len(command) <= size else f"{command[:size]}... ({len(command.encode())} bytes)"
+
+
 def _sample(data: bytes, size: int = 120) -> str:
     text = data[:size].decode("utf-8", errors="replace")
     return repr(text) + ("..." if len(data) > size else "")
@@ -228,7 +234,7 @@ def _exchange(
             try:
                 raise_if_lost(conn, since)
             except ConnectionLost as exc:  # same words as the timeout path: the caller must know
-                raise ConnectionLost(f"{exc.message}; `{command}` was in flight and was not re-run",
+                raise ConnectionLost(f"{exc.message}; `{_shown(command)}` was in flight and was not re-run",
                                      command=command) from None
             raise ConnectionLost(
                 f"the shell channel to {conn.target} closed during `{command}` without an exit status; "
@@ -245,5 +251,6 @@ def _exchange(
         try:
             conn.check_alive(since)
         except ConnectionLost as exc:
-            raise ConnectionLost(f"{exc}; `{command}` was in flight and was not re-run", command=command) from None
+            raise ConnectionLost(f"{exc}; `{_shown(command)}` was in flight and was not re-run",
+                                 command=command) from None
         wait_readable(channel, ready, deadline - now)

@@ -214,3 +214,44 @@ def test_bad_duration_settings_name_the_setting(text):
 def test_idle_text():
     assert [idle.idle_text(s) for s in (None, 5, 60, 7800, 7200, 90000, 86400)] == \
         ["", "5s", "1m", "2h 10m", "2h", "1d 1h", "1d"]
+
+
+# -- which islands a run probes ---------------------------------------------------------------
+T0 = datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc)
+
+
+def test_the_probe_period_is_a_fraction_of_idle_after_but_never_under_the_interval():
+    assert idle.probe_period("auto", idle_after=7200, interval=60) == 600
+    assert idle.probe_period(None, idle_after=240, interval=60) == 60  # short idle_after: every run
+    assert idle.probe_period("30m", idle_after=7200, interval=60) == 1800
+    with pytest.raises(ConfigError, match="idle_probe_every"):
+        idle.probe_period("often", idle_after=7200, interval=60)
+
+
+def test_the_run_cap_is_twice_the_steady_share_and_at_least_one_batch():
+    assert idle.run_cap(1000, batch_max=50, interval=60, period=600) == 200
+    assert idle.run_cap(500, batch_max=50, interval=60, period=600) == 100
+    assert idle.run_cap(30, batch_max=50, interval=60, period=600) == 50
+    assert idle.run_cap(7, batch_max=1, interval=60, period=600) == 2  # rounded up, never 0
+
+
+def test_only_due_islands_are_probed_oldest_first_up_to_the_cap():
+    ago = lambda s: T0 - timedelta(seconds=s)  # noqa: E731
+    candidates = [("fresh", ago(100)), ("old", ago(900)), ("never", None), ("older", ago(5000)),
+                  ("just", ago(595))]  # 595 >= 0.95 x 600: the run one period later takes it
+    assert idle.due(candidates, now=T0, period=600, cap=10) == ["never", "older", "old", "just"]
+    assert idle.due(candidates, now=T0, period=600, cap=2) == ["never", "older"]
+    assert idle.due(candidates, now=T0, period=600, cap=0) == []
+    assert idle.due([("fresh", ago(100))], now=T0, period=600, cap=10) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.integers(0, 10_000)), max_size=40), st.integers(1, 3600), st.integers(0, 50))
+def test_due_never_picks_a_fresh_island_nor_skips_an_older_due_one(ages, period, cap):
+    candidates = [(i, None if a is None else T0 - timedelta(seconds=a)) for i, a in enumerate(ages)]
+    picked = idle.due(candidates, now=T0, period=period, cap=cap)
+    eligible = [i for i, a in enumerate(ages) if a is None or a >= 0.95 * period]
+    assert len(picked) == min(cap, len(eligible)) and set(picked) <= set(eligible)
+    age = lambda i: float("inf") if ages[i] is None else ages[i]  # noqa: E731
+    left = set(eligible) - set(picked)
+    assert all(age(p) >= age(o) for p in picked for o in left)

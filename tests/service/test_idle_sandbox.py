@@ -1,6 +1,7 @@
 """Idle detection on the sandbox: real TCP connections to an island's host port, seen from inside
 its server container (/proc/net/tcp through kubectl exec over the one SSH connection), a batch of
-islands in ONE remote command, an exec that fails stays unknown, idle expiry deletes (IdleExpired)."""
+islands in ONE remote command, an exec that fails stays unknown, idle expiry deletes (IdleExpired);
+a run that is not forced probes only the islands due (islands.idle_probe_every), oldest first."""
 
 from __future__ import annotations
 
@@ -23,9 +24,10 @@ pytestmark = pytest.mark.slow
 
 IDLE_AFTER = 4
 ISLANDS = {"id_min": 700, "id_max": 719, "idle_after": f"{IDLE_AFTER}s", "idle_check_interval": "1h",
-           "idle_grace": "1s"}
+           "idle_grace": "1s", "idle_probe_every": "1s"}
 """Ids (host ports) no other module hands out; the thread's interval is long, the tests call
-check_all(force=True) themselves."""
+check_all(force=True) themselves; a probe period of 1s makes every island due at each unforced run
+unless a test sets its own."""
 TOKEN = "idle-test-token-0123456789abcdef0123"
 WEB = {"users": {TOKEN: "tester"}, "secret_key": "idle-test-secret-key-0123456789abcdef"}
 
@@ -176,6 +178,8 @@ def test_the_recover_job_runs_the_check_once_per_interval(env):
     from island_ssh.service.recovery import recover
     _, b, _ = env.islands
     env.store.db.transaction(lambda cur: cur.execute("DELETE FROM island_idle_runs"))
+    for row in env.islands:
+        set_record(env, row, checked_ago=60, quiet_ago=60)  # due (probe period 1s), quiet > idle_after
     first = recover(env.runtime)
     assert first.idle and first.idle["checked"] == 3 and first.idle["remote_commands"] == 1
     assert b.island_id in first.idle["idle"] and any(line.startswith("  idle check: 3 ready islands")
@@ -191,6 +195,101 @@ def test_a_pod_whose_exec_fails_is_unknown_in_the_same_single_command(env):
     assert sum(env.kubectl.commands.values()) - sum(before.values()) == 1
     assert set(report.unknown) == {719} and "exited" in report.unknown[719]
     assert a.island_id not in report.unknown and c.island_id not in report.unknown
+
+
+def set_record(env, row, *, checked_ago: float, quiet_ago: float | None = None) -> None:
+    """Give the island a record last checked (and quiet since) this many seconds ago, not idle."""
+    env.store.db.transaction(lambda cur: cur.execute(
+        "UPDATE islands SET idle_generation = generation, "
+        "activity_checked_at = UTC_TIMESTAMP(6) - INTERVAL %s SECOND, "
+        "quiet_since = IF(%s IS NULL, NULL, UTC_TIMESTAMP(6) - INTERVAL %s SECOND), "
+        "idle_since = NULL, last_activity_at = NULL, idle_warned_at = NULL WHERE island_id = %s AND state = 'ready'",
+        (int(checked_ago), quiet_ago, int(quiet_ago or 0), row.island_id)))
+
+
+@pytest.fixture
+def tuned(env):
+    """The env's IdleService with a probe period and cap the test sets; the probe's scripts as
+    sent (the real probe still runs them); restored afterwards."""
+    idle, probe = env.service.idle, env.service.idle.probe
+    saved = idle.period, idle.batch_max
+    scripts = []
+    real = probe.script
+
+    def script(targets, token):
+        scripts.append(real(targets, token))
+        return scripts[-1]
+
+    probe.script = script
+    idle.scripts = scripts
+    try:
+        yield idle
+    finally:
+        vars(probe).pop("script", None)
+        idle.period, idle.batch_max = saved
+        del idle.scripts
+
+
+def unforced_run(env, idle):
+    """One run as the thread or the recover job makes it (the interval's claim cleared first):
+    its report and the kubectl execs its remote script(s) held."""
+    env.store.db.transaction(lambda cur: cur.execute("DELETE FROM island_idle_runs"))
+    idle.scripts.clear()
+    report = idle.check_all()
+    assert report.ran
+    return report, sum(s.count(" exec ") for s in idle.scripts)
+
+
+HOUR = 3600
+
+
+def test_a_run_probes_only_the_due_islands_oldest_first_up_to_its_cap(env, tuned):
+    a, _, c = env.islands
+    ready = [r for r in env.service.list(states=["ready"]) if r.pod_name and r.ports]
+    tuned.period, tuned.batch_max = 100 * HOUR, 1  # cap: max(1 batch, 2 x 3 islands x 1h / 100h) = 1
+    for row in ready:
+        set_record(env, row, checked_ago=HOUR)  # not due
+    set_record(env, c, checked_ago=200 * HOUR)
+    report, execs = unforced_run(env, tuned)
+    assert (report.checked, report.ready, execs) == (1, len(ready), 1)
+    assert db_seconds_since(env, row_of(env, c.island_id).activity_checked_at) < 60
+    assert db_seconds_since(env, row_of(env, a.island_id).activity_checked_at) > HOUR - 60  # not probed
+    assert any(f"1 ready islands (of {len(ready)}; the others not due)" in line for line in report.lines())
+
+    # both due, the cap takes one: the one probed longest ago
+    set_record(env, a, checked_ago=300 * HOUR)
+    set_record(env, c, checked_ago=200 * HOUR)
+    report, execs = unforced_run(env, tuned)
+    assert (report.checked, execs) == (1, 1)
+    assert db_seconds_since(env, row_of(env, a.island_id).activity_checked_at) < 60
+    assert db_seconds_since(env, row_of(env, c.island_id).activity_checked_at) > 200 * HOUR - 60
+
+    # nothing due (c, left over, probed an hour ago): a run probes nothing, sends nothing
+    set_record(env, c, checked_ago=HOUR)
+    report, execs = unforced_run(env, tuned)
+    assert (report.checked, report.remote_commands, execs) == (0, 0, 0)
+
+    # --check (force) probes every ready island, due or not, in one remote command
+    tuned.scripts.clear()
+    forced, spent = check(env)
+    assert forced.checked == len(ready) and spent == {"script": 1}
+    assert sum(s.count(" exec ") for s in tuned.scripts) == len(ready)
+
+
+def test_a_long_gap_restarts_the_quiet_period_only_when_it_is_one(env, tuned):
+    _, _, c = env.islands
+    tuned.period = 10 * HOUR  # the gap is 3 probe periods (30h), not 3 check intervals (3h)
+    set_record(env, c, checked_ago=15 * HOUR, quiet_ago=16 * HOUR)
+    report = tuned.check([row_of(env, c.island_id)])
+    row = row_of(env, c.island_id)
+    assert c.island_id in report.idle and abs(db_seconds_since(env, row.quiet_since) - 16 * HOUR) < 120
+    assert row.idle_since == row.quiet_since  # quiet for 16h > idle_after: idle since then
+
+    set_record(env, c, checked_ago=40 * HOUR, quiet_ago=41 * HOUR)
+    report = tuned.check([row_of(env, c.island_id)])
+    row = row_of(env, c.island_id)
+    assert db_seconds_since(env, row.quiet_since) < 60  # blind for 40h: the quiet period starts now
+    assert c.island_id not in report.idle and row.idle_since is None
 
 
 def test_idle_expiry_warns_then_deletes_with_reason_idle_expired(env):

@@ -113,7 +113,8 @@ def test_the_island_page_has_the_activity_line_in_both_languages(client, ready_i
 @pytest.mark.parametrize("field, value", [("idle_after", "0"), ("idle_after", "$(id)"), ("idle_after", "2h\nx"),
                                           ("idle_grace", "-1h"), ("idle_check_interval", "1e9"),
                                           ("idle_check_interval", "٣m"), ("idle_batch_max", 0),
-                                          ("idle_batch_max", 10**9)])
+                                          ("idle_batch_max", 10**9), ("idle_probe_every", "0s"),
+                                          ("idle_probe_every", "often"), ("idle_probe_every", "10m;id")])
 def test_bad_idle_settings_stop_the_service_naming_the_setting(settings, store, field, value):
     from island_ssh.core.errors import ConfigError
     with pytest.raises(ConfigError) as exc:
