@@ -27,6 +27,18 @@ def chromium_available() -> bool:
     return os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)
 
 
+def log_in(driver, server: str, token: str, timeout: float = 15.0) -> None:
+    """Sign in through the login page with ``token`` and wait until the browser has left it."""
+    from selenium.webdriver.common.by import By
+
+    from island_ssh.testing.waiting import wait_for
+
+    driver.get(f"{server}/login")
+    driver.find_element(By.ID, "login-token").send_keys(token)
+    driver.find_element(By.ID, "login-submit").click()
+    wait_for(lambda: "/login" not in driver.current_url, timeout, "the login")
+
+
 def skip_module_without_chromium() -> None:
     """At a browser test module's top: skip the whole module, saying what to install, when selenium
     or Debian's chromium and chromium-driver are missing."""

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
 from island_ssh.resources import load_template
-from island_ssh.core.settings import IslandSettings
+from island_ssh.core.settings import IslandSettings, KubeSettings
 from island_ssh.core.errors import InvalidInput
 from island_ssh.kube.kubectl import Kubectl
 from island_ssh.core.manifests import IslandSpec, render_pod
@@ -32,6 +32,10 @@ any_text = (st.text(st.characters(codec="utf-8"), max_size=60)
 # acceptable so each batch carries many pods (values keep every character)
 owner_text = any_text.map(lambda t: "p" + "".join(ch for ch in t if ch.isprintable())) | st.sampled_from(
     ["刘电波", "O'Brien", "yes", "y", "N", "1e3", "0.1e5", "null", "~", "- x", "a: b", "#x", "José"])
+
+
+SERVER_SIDE = KubeSettings(server_side_apply="true")
+"""What a supported master gets (kube.server_side_apply auto): no version question first."""
 
 
 def recording_shell() -> FakeShell:
@@ -68,7 +72,7 @@ def test_what_kubectl_apply_sends_loads_back_unchanged(owner, value):
     if pod is None:
         return
     shell = recording_shell()
-    Kubectl(shell).apply([pod])
+    Kubectl(shell, SERVER_SIDE).apply([pod])
     assert sent_pods(shell.calls[0].stdin) == [pod]
 
 
@@ -76,7 +80,7 @@ def test_what_kubectl_apply_sends_loads_back_unchanged(owner, value):
 def test_unicode_line_breaks_survive_kubectl_apply_serialisation(mark):
     pod = render(7, "ann", f"a{mark}b")
     shell = recording_shell()
-    Kubectl(shell).apply([pod])
+    Kubectl(shell, SERVER_SIDE).apply([pod])
     assert env_of(sent_pods(shell.calls[0].stdin)[0])["USER_VALUE"] == f"a{mark}b"
 
 

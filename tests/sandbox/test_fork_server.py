@@ -53,7 +53,9 @@ def test_exit_code_log_and_hostname(tmp_path, fork_server):
 
 @BOTH
 def test_death_by_signal_is_128_plus_the_signal(tmp_path, fork_server):
-    segfault = [sys.executable, "-I", "-S", "-c", "import ctypes; ctypes.string_at(0)"]
+    # the real interpreter: a venv under /tmp (a CI clone) is hidden by the container's own /tmp;
+    # a real fault, since PID 1 of a namespace ignores a SIGSEGV merely sent to it
+    segfault = [os.path.realpath(sys.executable), "-I", "-S", "-c", "import ctypes; ctypes.string_at(0)"]
 
     async def scenario():
         crashed = await runtime.launch(plan(tmp_path, segfault), fork_server=fork_server)

@@ -37,7 +37,8 @@ def test_a_supported_kubectl_says_how_it_execs_and_applies():
     assert check.status == OK
     assert check.detail == ("kubectl v1.27.1: supported; exec over spdy, server-side apply "
                             "(kube.server_side_apply: auto)")
-    new = doctor_with({"major": "1", "minor": "35", "gitVersion": "v1.35.2"}).check_kubectl_version()
+    new = doctor_with({"major": "1", "minor": "35", "gitVersion": "v1.35.2"},
+                      server_side_apply="false").check_kubectl_version()
     assert new.detail == "kubectl v1.35.2: supported; exec over websocket, client-side apply " \
                          "(kube.server_side_apply: false)"
 

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from island_ssh.core.errors import ConnectionLost, KubectlError, NotFound
+from island_ssh.core.settings import KubeSettings
 from island_ssh.kube.kubectl import Kubectl
 from island_ssh.ssh import RemoteShell, Stream, StreamTimeout
 from island_ssh.testing.fakes import FakeKubectl, FakeShell, FakeStream, ManualClock, UnexpectedCommand, result
@@ -59,7 +60,7 @@ def test_fake_shell_records_commands_and_answers_with_the_newest_matching_rule()
 
 def test_fake_shell_passes_stdin_and_timeout_through_and_raises_configured_errors():
     shell = FakeShell({"apply": result("pod/a\npod/b\n"), "delete": ConnectionLost("the master went away")})
-    kubectl = Kubectl(shell)
+    kubectl = Kubectl(shell, KubeSettings(server_side_apply="true"))  # auto would ask `kubectl version` first
     assert kubectl.apply("kind: Pod\n", timeout=7.5) == ["pod/a", "pod/b"]
     assert shell.calls[0].stdin == "kind: Pod\n".encode() and shell.calls[0].timeout == 7.5
     with pytest.raises(ConnectionLost):

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from island_ssh.core.tokens import hash_token
-from island_ssh.testing.browser import chromium, skip_module_without_chromium, serving
+from island_ssh.testing.browser import chromium, log_in, serving, skip_module_without_chromium
 from island_ssh_web import create_app
-from web_support import LIU, service_without_cluster, wait_for, web_settings
+from web_support import LIU, ready_islands, service_without_cluster, wait_for, web_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
@@ -32,14 +31,7 @@ def settings(db_settings):
 
 @pytest.fixture(scope="module")
 def many(store, settings):
-    rows = []
-    for n in range(ISLANDS):
-        branch = "dev" if n % 2 == 0 else "weekly"
-        row = store.allocate("刘电波", branch, lambda i, b=branch: f"altraserver-pager-{b}-{i}", {},
-                             hash_token(f"pager-token-{n:04d}-abcdefghijkl"), settings.islands)
-        store.transition(row.island_id, row.generation, "ready", "Ready", "")
-        rows.append(row)
-    return rows
+    return ready_islands(store, settings, ISLANDS, "pager", branches=("dev", "weekly"))
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +43,7 @@ def server(settings, store, many):
 @pytest.fixture(scope="module")
 def browser(server):
     with chromium() as driver:
-        driver.get(f"{server}/login")
-        driver.find_element(By.ID, "login-token").send_keys(LIU)
-        driver.find_element(By.ID, "login-submit").click()
-        wait_for(lambda: "/login" not in driver.current_url, 15, "the login")
+        log_in(driver, server, LIU)
         yield driver
 
 
@@ -109,9 +98,9 @@ def test_live_transitions_change_single_rows_and_refill_the_page(server, browser
     assert store.transition(on_page.island_id, on_page.generation, "failed", "Crashed", "test")
     assert store.transition(later.island_id, later.generation, "lost", "NodeLost", "test")
     state = f"#islands tbody tr[data-id='{on_page.island_id}']"
-    wait_for(lambda: d.find_elements(By.CSS_SELECTOR, state)
-             and d.find_element(By.CSS_SELECTOR, state).get_attribute("data-state") == "failed", 15,
-             "the failed row")
+    # one read in the page: a row found by one call may be replaced (a live update) before the next
+    wait_for(lambda: d.execute_script("var r = document.querySelector(arguments[0]); return r && r.dataset.state;",
+                                      state) == "failed", 15, "the failed row")
     assert shown_ids(d) == ids[:50] and info(d) == f"1–50 of {ISLANDS}"
     # neither a state change on this page nor one on a later page reads the page again
     assert d.execute_script("return window.islandTable.loads === window.__loads")

@@ -21,7 +21,7 @@ import requests
 from fixtures.island import running_island_env
 from island_ssh.core.names import SERVER_CONTAINER
 from island_ssh.service.islands import LaunchRequest
-from island_ssh.testing.browser import chromium, chromium_available, serving
+from island_ssh.testing.browser import chromium, chromium_available, log_in, serving
 from island_ssh_web import create_app
 from web_support import ADMIN, BOB, LIU, bearer, wait_for, web_settings
 
@@ -79,10 +79,7 @@ def test_the_page_shows_the_owner_the_download_in_a_real_browser(server, crashed
         until = lambda what, check, timeout=60: WebDriverWait(driver, timeout, 0.1).until(  # noqa: E731
             lambda d: check(d), message=what)
         row = crashed.row
-        driver.get(f"{server}/login")
-        driver.find_element(By.ID, "login-token").send_keys(LIU)
-        driver.find_element(By.ID, "login-submit").click()
-        until("logged in", lambda d: "/login" not in d.current_url)
+        log_in(driver, server, LIU, timeout=60)
         driver.get(f"{server}/islands/{row.island_id}")
         # while the server runs, the owner has no link; it appears when the server ends, without a reload
         until("the live page", lambda d: d.find_element(By.ID, "island").get_attribute("data-state") == "ready")
@@ -107,10 +104,7 @@ def test_the_page_shows_the_owner_the_download_in_a_real_browser(server, crashed
 
         # another user sees the island page but no link
         driver.delete_all_cookies()
-        driver.get(f"{server}/login")
-        driver.find_element(By.ID, "login-token").send_keys(BOB)
-        driver.find_element(By.ID, "login-submit").click()
-        until("logged in as bob", lambda d: "/login" not in d.current_url)
+        log_in(driver, server, BOB, timeout=60)
         driver.get(f"{server}/islands/{row.island_id}")
         until("the island page", lambda d: d.find_elements(By.ID, "island"))
         assert not driver.find_elements(By.ID, "remains-link")

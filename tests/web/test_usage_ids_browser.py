@@ -10,11 +10,10 @@ import json
 
 import pytest
 
-from island_ssh.core.tokens import hash_token
-from island_ssh.testing.browser import chromium, skip_module_without_chromium, serving
+from island_ssh.testing.browser import chromium, log_in, serving, skip_module_without_chromium
 from island_ssh.testing.fakes import result
 from island_ssh_web import create_app
-from web_support import LIU, service_without_cluster, wait_for, web_settings
+from web_support import LIU, ready_islands, service_without_cluster, wait_for, web_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
@@ -33,13 +32,7 @@ def settings(db_settings):
 
 @pytest.fixture(scope="module")
 def many(store, settings):
-    rows = []
-    for n in range(ISLANDS):
-        row = store.allocate("刘电波", "dev", lambda i: f"altraserver-cells-dev-{i}", {},
-                             hash_token(f"cells-token-{n:04d}-abcdefghijkl"), settings.islands)
-        store.transition(row.island_id, row.generation, "ready", "Ready", "")
-        rows.append(row)
-    return rows
+    return ready_islands(store, settings, ISLANDS, "cells")
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +51,7 @@ def server(settings, store, many):
 @pytest.fixture(scope="module")
 def browser(server):
     with chromium() as driver:
-        driver.get(f"{server}/login")
-        driver.find_element(By.ID, "login-token").send_keys(LIU)
-        driver.find_element(By.ID, "login-submit").click()
-        wait_for(lambda: "/login" not in driver.current_url, 15, "the login")
+        log_in(driver, server, LIU)
         yield driver
 
 

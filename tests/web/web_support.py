@@ -38,6 +38,19 @@ def allocate(store, settings, owner: str, branch: str = "dev", token: str = "isl
                           settings.islands)
 
 
+def ready_islands(store, settings, count: int, prefix: str, branches=("dev",)) -> list:
+    """``count`` islands of 刘电波 stored as ready (no pods: for pages and endpoints that only read
+    MySQL), branches taken in turn; pod names ``altraserver-PREFIX-BRANCH-ID``."""
+    rows = []
+    for n in range(count):
+        branch = branches[n % len(branches)]
+        row = store.allocate("刘电波", branch, lambda i, b=branch: f"altraserver-{prefix}-{b}-{i}", {},
+                             hash_token(f"{prefix}-token-{n:04d}-abcdefghijkl"), settings.islands)
+        store.transition(row.island_id, row.generation, "ready", "Ready", "")
+        rows.append(row)
+    return rows
+
+
 def service_without_cluster(settings, store) -> IslandService:
     """For endpoints that never reach kubectl (reads, permission checks, validation): its
     FakeKubectl records any call, so ``service.kubectl.calls`` shows whether one did."""
