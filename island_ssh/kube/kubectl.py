@@ -16,6 +16,7 @@ import binascii
 import json
 import shlex
 import threading
+import time
 import urllib.parse
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -38,8 +39,8 @@ from island_ssh.core.names import GENERATION_LABEL, ID_LABEL, MANAGED_SELECTOR, 
 
 
 DELETE_CHUNK = 5
-"""Pods per `kubectl delete` of a bulk delete: 10 requests (a DELETE and a wait each), kubectl's
-own burst, so no request waits for its 5-a-second limiter."""
+"""Pods per `kubectl delete` of a bulk delete: one DELETE request each, well inside kubectl's own
+burst of 10, so no request waits for its 5-a-second limiter."""
 DELETE_AT_ONCE = 3
 """kubectl processes of one bulk delete running at once (each on its own channel of the pool)."""
 
@@ -153,16 +154,19 @@ class Kubectl:
         return True
 
     def delete_pods(self, names: Iterable[str], grace_period: int | None = None, force: bool = False,
-                    wait: bool = True, timeout: float = 120.0, at_once: int = DELETE_AT_ONCE) -> dict[str, Exception]:
+                    wait: bool = True, timeout: float = 120.0, at_once: int = DELETE_AT_ONCE,
+                    poll: float = 0.5) -> dict[str, Exception]:
         """Delete many pods (gone ones are fine): ``DELETE_CHUNK`` names per kubectl, ``at_once``
         kubectl processes at a time on the pool's channels. kubectl limits its own requests to 5 a
         second after a burst of 10 (client-go's default; measured: one kubectl deleting 40 pods
-        with --wait took 12 s, chunks of 5 three at a time 0.66 s); a delete with --wait costs two
-        requests a pod. Every chunk runs; returns {pod: error} for the pods of the chunks that
-        failed (their fate unknown: the caller retries or reports them)."""
+        with --wait took 12 s, chunks of 5 three at a time 0.66 s). With ``wait`` the pods are
+        then awaited together, one listing every ``poll`` seconds (kubectl's own --wait watches
+        them one after another, each chunk sitting out its pods' grace period in turn).
+        Every chunk runs; returns {pod: error} for the pods whose kubectl failed or that were
+        still there after ``timeout`` (the caller retries or reports them)."""
         names = sorted({n for n in names if n})
         grace = self.settings.delete_grace_period if grace_period is None else grace_period
-        flags = [f"--grace-period={grace}", f"--wait={'true' if wait else 'false'}", "--ignore-not-found=true"]
+        flags = [f"--grace-period={grace}", "--wait=false", "--ignore-not-found=true"]
         if force:
             flags.append("--force")
         chunks = [names[i:i + DELETE_CHUNK] for i in range(0, len(names), DELETE_CHUNK)]
@@ -178,7 +182,19 @@ class Kubectl:
         else:
             with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="kubectl-delete") as pool:
                 errors = list(pool.map(delete, chunks))
-        return {name: error for chunk, error in zip(chunks, errors) if error is not None for name in chunk}
+        failed: dict[str, Exception] = {name: error for chunk, error in zip(chunks, errors) if error is not None
+                                        for name in chunk}
+        left = set(names) - set(failed) if wait else set()
+        deadline = time.monotonic() + timeout
+        while left:
+            left &= {p["metadata"]["name"] for p in self.pods(selector="").get("items") or ()}
+            if left and time.monotonic() >= deadline:
+                for name in left:
+                    failed[name] = KubectlError(f"pod {name} was still there {timeout:.0f}s after its delete")
+                break
+            if left:
+                time.sleep(poll)
+        return failed
 
     def delete_token_secret(self, island_id: int, generation: int | None = None, timeout: float = 60.0) -> bool:
         """Delete the island's token Secret (core.token_secret); False when there was none.

@@ -11,6 +11,7 @@ import threading
 import pytest
 
 from island_ssh.kube.kubectl import DELETE_CHUNK
+from island_ssh.testing.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -64,3 +65,16 @@ def test_many_pods_go_in_small_concurrent_kubectl_calls_and_failures_name_their_
     assert left == set(failed_chunk) - {"never-existed"}
     assert not env.kubectl.delete_pods(sorted(left), grace_period=0, force=True, wait=True)
     assert not env.kubectl.pods(selector="bulk-delete-test=bulk").get("items")
+
+
+def test_pods_still_there_after_the_timeout_are_named_with_why(island_env):
+    env = island_env
+    names = plain_pods(env, "slow", 2)
+    wait_for(lambda: all((p.get("status") or {}).get("phase") == "Running"
+                         for p in env.kubectl.pods(selector="bulk-delete-test=slow").get("items", [])),
+             60, "both pods running")
+    # PID 1 of each (sh running tail) ignores SIGTERM: the pods stay for their whole 30 s grace
+    failed = env.kubectl.delete_pods(names, grace_period=30, wait=True, timeout=1.0, poll=0.2)
+    assert sorted(failed) == names
+    assert all("still there 1s after its delete" in str(e) for e in failed.values())
+    assert not env.kubectl.delete_pods(names, grace_period=0, force=True, wait=True, timeout=60)
