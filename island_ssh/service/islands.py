@@ -95,8 +95,7 @@ class IslandService:
         self.lease = ApplierLease(store)
         # launches arriving together (a burst of REST POSTs) share one batch, applied in up to
         # apply_parallel parts at once, and one capacity listing
-        self._batch_applier = BatchApplier(store, kubectl, self.lease.current, self.lease.drop,
-                                           lambda row: self._drop_token_secret(row),
+        self._batch_applier = BatchApplier(store, kubectl, self.lease.current, self.lease.drop, self._drop_token_secret,
                                            parallel=self.islands.apply_parallel, min_part=self.islands.apply_part_min)
         self._applies = GroupCommit(self._apply_batch, max_batch=self.islands.apply_batch_max,
                                     on_dropped=self._background_apply_failed)
